@@ -1,0 +1,3 @@
+"""dvlite: git-native data and model versioning."""
+
+__version__ = "0.1.0"

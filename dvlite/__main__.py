@@ -1,0 +1,3 @@
+from dvlite.cli import main
+
+main()

@@ -1,0 +1,175 @@
+"""Commands on tracked data: add checkout commit status diff ls unprotect."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dvlite.cli.options import options_of
+from dvlite.cli.output import Bar, data, emit_json, message, size_text
+from dvlite.errors import MissingObjectError
+from dvlite.ops import add as add_op
+from dvlite.ops import checkout as checkout_op
+from dvlite.ops import diff as diff_op
+from dvlite.ops import ls as ls_op
+from dvlite.ops import status as status_op
+
+Targets = Annotated[list[str] | None, typer.Argument(help="Tracked paths (default: all).",
+                                                     show_default=False)]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+Jobs = Annotated[int | None, typer.Option("-j", "--jobs", min=1, help="Parallel file jobs.",
+                                          show_default=False)]
+
+
+def register(app: typer.Typer) -> None:
+    for command in (add, status, diff, checkout, commit, unprotect, ls):
+        app.command()(command)
+
+
+def add(
+    ctx: typer.Context,
+    paths: Annotated[list[str], typer.Argument(help="Files or folders to track.")],
+    jobs: Jobs = None,
+    as_json: Json = False,
+) -> None:
+    """Store files or folders in the cache and write a `.dvl` pointer for git."""
+    options = options_of(ctx)
+    with options.repo() as repo, Bar(options, "hashing") as bar:
+        result = add_op.add(repo, options.paths(paths), jobs=jobs, progress=bar)
+    _report_stored(ctx, result, as_json, verb="added")
+
+
+def commit(ctx: typer.Context, targets: Targets = None, jobs: Jobs = None,
+           as_json: Json = False) -> None:
+    """Store the current content of tracked data and update its pointers."""
+    options = options_of(ctx)
+    with options.repo() as repo, Bar(options, "hashing") as bar:
+        result = add_op.commit(repo, options.paths(targets), jobs=jobs, progress=bar)
+    _report_stored(ctx, result, as_json, verb="committed")
+
+
+def _report_stored(ctx: typer.Context, result: add_op.StoreResult, as_json: bool,
+                   verb: str) -> None:
+    options = options_of(ctx)
+    if as_json:
+        emit_json(result)
+        return
+    for s in result.stored:
+        what = f"{s.files} files, " if s.files is not None else ""
+        state = verb if s.changed else "unchanged"
+        message(options, f"{state} `{s.path}` ({what}{size_text(s.size)}) -> `{s.pointer_file}`")
+    if options.verbose:
+        message(options, f"hashed {result.hashed_files} files "
+                         f"({size_text(result.hashed_bytes)})")
+    if any(s.changed for s in result.stored):
+        message(options, "commit the pointers with `git add` and `git commit`")
+
+
+def status(
+    ctx: typer.Context,
+    targets: Targets = None,
+    exit_code: Annotated[bool, typer.Option("--exit-code",
+                                            help="Exit 1 when anything differs.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Show tracked data that differs from its pointers or is missing from the cache."""
+    options = options_of(ctx)
+    with options.repo() as repo, Bar(options, "checking") as bar:
+        result = status_op.status(repo, options.paths(targets), progress=bar)
+    if as_json:
+        emit_json({"changed": result.entries, "checked": result.checked})
+    else:
+        _print_status(result)
+        if not result.entries:
+            message(options, f"all {result.checked} tracked paths match their pointers")
+    if options.verbose:
+        message(options, f"hashed {result.hashed_files} files ({size_text(result.hashed_bytes)})")
+    if exit_code and result.entries:
+        raise typer.Exit(1)
+
+
+def _print_status(result: status_op.StatusResult) -> None:
+    for entry in result.entries:
+        counts = [f"{len(files)} {label}" for files, label in (
+            (entry.added, "added"), (entry.modified, "modified"), (entry.deleted, "deleted"))
+            if files]
+        detail = f"  ({', '.join(counts)})" if counts else ""
+        data(f"{entry.state + ':':<14}{entry.path}{detail}")
+
+
+def diff(
+    ctx: typer.Context,
+    a: Annotated[str | None, typer.Argument(help="Old revision (default HEAD).")] = None,
+    b: Annotated[str | None, typer.Argument(help="New revision (default: workspace).")] = None,
+    exit_code: Annotated[bool, typer.Option("--exit-code",
+                                            help="Exit 1 when anything differs.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Show data changes between two revisions, down to files inside folders."""
+    options = options_of(ctx)
+    with options.repo() as repo:
+        changes = diff_op.diff(repo, a, b)
+    if as_json:
+        emit_json(changes)
+    else:
+        for c in changes:
+            data(f"{c.change + ':':<10}{c.path}")
+        if not changes:
+            message(options, "no data changes")
+    if exit_code and changes:
+        raise typer.Exit(1)
+
+
+def checkout(
+    ctx: typer.Context,
+    targets: Targets = None,
+    force: Annotated[bool, typer.Option("--force", "-f",
+                                        help="Overwrite uncached changes.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Make workspace data match its pointers."""
+    options = options_of(ctx)
+    with options.repo() as repo, Bar(options, "checkout") as bar:
+        result = checkout_op.checkout(repo, options.paths(targets), force=force, progress=bar)
+    if as_json:
+        emit_json(result)
+    else:
+        message(options, f"{len(result.written)} written, {len(result.removed)} removed, "
+                         f"{result.unchanged} unchanged")
+    if result.missing:
+        raise MissingObjectError(
+            f"{len(result.missing)} path(s) could not be checked out, their data is not in the "
+            f"cache: " + ", ".join(f"`{p}`" for p in result.missing[:10]),
+            hint="fetch it with `dvlite pull` from a remote that has it",
+        )
+
+
+def unprotect(
+    ctx: typer.Context,
+    paths: Annotated[list[str], typer.Argument(help="Tracked files or folders.")],
+) -> None:
+    """Turn linked workspace files into private, editable copies."""
+    options = options_of(ctx)
+    with options.repo() as repo:
+        changed = checkout_op.unprotect(repo, options.paths(paths))
+    message(options, f"{len(changed)} file(s) made editable")
+
+
+def ls(
+    ctx: typer.Context,
+    path: Annotated[str | None, typer.Argument(help="A tracked path or a folder.")] = None,
+    rev: Annotated[str | None, typer.Option("--rev", help="A git revision.")] = None,
+    as_json: Json = False,
+) -> None:
+    """List tracked data: path, size, oid, whether it is in the cache."""
+    options = options_of(ctx)
+    with options.repo() as repo:
+        rel = repo.rel(options.path(path)) if path is not None else ""
+        entries = ls_op.ls(repo, rel, rev=rev)
+    if as_json:
+        emit_json(entries)
+        return
+    for e in entries:
+        cached = "cached" if e.in_cache else "not-cached"
+        data(f"{e.path}\t{e.size}\t{e.oid}\t{cached}")

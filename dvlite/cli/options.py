@@ -1,0 +1,40 @@
+"""Global command-line options and opening the repo they point at."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import typer
+
+from dvlite.repo import Repo
+
+
+@dataclass
+class Options:
+    """Global flags, filled in by the app callback and read by every command."""
+
+    cwd: str = ""
+    verbose: bool = False
+    quiet: bool = False
+
+    def path(self, target: str) -> str:
+        """A command-line path as an absolute path (relative ones are from ``-C``)."""
+        return os.path.abspath(os.path.join(self.cwd, os.path.expanduser(target)))
+
+    def paths(self, targets: list[str] | None) -> list[str]:
+        return [self.path(t) for t in targets or []]
+
+    def repo(self) -> Repo:
+        repo = Repo.discover(os.path.abspath(self.cwd))
+        if not self.quiet:
+            repo.on_lock_wait = lambda: sys.stderr.write(
+                "waiting for another dvlite command in this repo to finish...\n"
+            )
+        return repo
+
+
+def options_of(ctx: typer.Context) -> Options:
+    options: Options = ctx.ensure_object(Options)
+    return options

@@ -1,0 +1,73 @@
+"""Every failure dvlite reports on purpose is a DvliteError.
+
+The CLI turns one into a single ``error: ...`` line (plus ``hint: ...`` when a
+next step helps) and an exit code; anything else is a bug.
+
+    DvliteError                 exit 1
+    ├── UsageError              exit 2: the command line itself is wrong
+    ├── NotARepoError           no .dvlite/ or no git work tree
+    ├── ConfigError             a config file or value is invalid
+    ├── PointerError            a .dvl pointer or manifest is malformed or escapes the repo
+    ├── PathError               a path given by the user is missing, untracked or unsafe
+    ├── UnsafeOperationError    would lose data that exists nowhere else; hint names --force
+    ├── LockTimeoutError        another dvlite process holds the repo lock
+    ├── ObjectError
+    │   ├── MissingObjectError  an object is not in the cache
+    │   └── CorruptObjectError  stored bytes do not hash to their oid
+    └── GitError                a git command or revision failed
+"""
+
+from __future__ import annotations
+
+
+class DvliteError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(DvliteError):
+    exit_code = 2
+
+
+class NotARepoError(DvliteError):
+    pass
+
+
+class ConfigError(DvliteError):
+    pass
+
+
+class PointerError(DvliteError):
+    pass
+
+
+class PathError(DvliteError):
+    pass
+
+
+class UnsafeOperationError(DvliteError):
+    pass
+
+
+class LockTimeoutError(DvliteError):
+    pass
+
+
+class ObjectError(DvliteError):
+    pass
+
+
+class MissingObjectError(ObjectError):
+    pass
+
+
+class CorruptObjectError(ObjectError):
+    pass
+
+
+class GitError(DvliteError):
+    pass

@@ -1,0 +1,218 @@
+"""Small filesystem helpers every layer relies on: atomic writes, locks, safe walks."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import tomli_w
+
+from dvlite.errors import ConfigError, LockTimeoutError, PathError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def atomic_write(path: str, data: bytes, *, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a part."""
+    directory = os.path.dirname(path) or "."
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)  # O_CREAT's mode is filtered by the umask
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def read_toml(path: str) -> dict[str, Any]:
+    """Parse a TOML file; a syntax error becomes a ConfigError naming the file."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot parse `{path}`: {exc}", hint="fix or remove the file") from exc
+
+
+def write_toml(path: str, data: dict[str, Any], *, mode: int = 0o644, header: str = "") -> None:
+    atomic_write(path, (header + tomli_w.dumps(data)).encode("utf-8"), mode=mode)
+
+
+def is_within(root: str, path: str) -> bool:
+    """True when ``path`` (absolute, normalised) is ``root`` or below it."""
+    root = os.path.normpath(root)
+    path = os.path.normpath(path)
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """The part of a stat that decides whether a file changed."""
+
+    inode: int
+    mtime_ns: int
+    size: int
+    executable: bool
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStat:
+        return cls(st.st_ino, st.st_mtime_ns, st.st_size, bool(st.st_mode & stat.S_IXUSR))
+
+
+def walk_files(root: str, *, allowed: tuple[str, ...] = ()) -> Iterator[tuple[str, FileStat]]:
+    """Yield (relative POSIX path, stat) for every file below ``root``, in no set order.
+
+    Symlinks are followed only when they resolve to a file inside one of the
+    ``allowed`` folders (the repo, the cache); any other link is an error, so a
+    tracked folder can never pull in data from outside the repo.
+    """
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        abs_dir = os.path.join(root, rel_dir) if rel_dir else root
+        with os.scandir(abs_dir) as it:
+            entries = list(it)
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            if entry.is_symlink():
+                yield rel, stat_file(entry.path, allowed=allowed)
+            elif entry.is_dir(follow_symlinks=False):
+                stack.append(rel)
+            elif entry.is_file(follow_symlinks=False):
+                yield rel, FileStat.of(entry.stat(follow_symlinks=False))
+
+
+def stat_file(path: str, *, allowed: tuple[str, ...]) -> FileStat:
+    """Stat a file, following a symlink only to a file inside ``allowed``."""
+    st = os.lstat(path)
+    if stat.S_ISREG(st.st_mode):
+        return FileStat.of(st)
+    if not stat.S_ISLNK(st.st_mode):
+        raise PathError(f"`{path}` is not a regular file", hint="dvlite tracks files and folders")
+    target = os.path.realpath(path)
+    if not any(is_within(a, target) for a in allowed):
+        raise PathError(
+            f"`{path}` is a symlink to `{target}`, outside the repo",
+            hint="replace the link with the file itself, or remove it",
+        )
+    try:
+        st = os.stat(target)
+    except FileNotFoundError as exc:
+        raise PathError(f"`{path}` is a broken symlink", hint="remove it or fix it") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise PathError(
+            f"`{path}` is a symlink to a folder; dvlite follows links to files only",
+            hint="replace the link with the folder itself",
+        )
+    return FileStat.of(st)
+
+
+class FileLock:
+    """An exclusive ``flock`` on a file, waited for up to ``timeout`` seconds.
+
+    The kernel drops the lock when its holder dies, so a killed process never
+    leaves a stale lock behind.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        timeout: float,
+        on_wait: Callable[[], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.on_wait = on_wait
+        self._fd: int | None = None
+
+    def __enter__(self) -> FileLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise LockTimeoutError(
+                    f"another dvlite command has been working in this repo for over "
+                    f"{self.timeout:g} s (lock `{self.path}`)",
+                    hint="wait for it to finish, or raise `core.lock_timeout`",
+                )
+            if not told and self.on_wait is not None:
+                self.on_wait()
+                told = True
+            time.sleep(0.05)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+_FICLONE = 0x40049409  # linux/fs.h: share the source's extents (btrfs, xfs, ...)
+
+
+def reflink(src: str, dst: str) -> None:
+    """Create ``dst`` as a copy-on-write clone of ``src``; OSError where unsupported."""
+    with open(src, "rb") as fsrc:
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fcntl.ioctl(fd, _FICLONE, fsrc.fileno())
+        except OSError:
+            os.close(fd)
+            os.unlink(dst)
+            raise
+        os.close(fd)
+
+
+class Progress(Protocol):
+    """Progress reports flowing down from the CLI; fsspec's ``Callback`` fits this shape."""
+
+    def set_size(self, size: int | None) -> None: ...
+    def relative_update(self, inc: int = 1) -> None: ...
+
+
+class NoProgress:
+    def set_size(self, size: int | None) -> None:
+        pass
+
+    def relative_update(self, inc: int = 1) -> None:
+        pass
+
+
+NO_PROGRESS: Progress = NoProgress()
+
+
+def run_parallel(fn: Callable[[T], R], items: list[T], jobs: int) -> list[R]:
+    """``[fn(i) for i in items]`` on ``jobs`` threads (for work that releases the GIL: I/O,
+    hashing big buffers); in order, first exception re-raised."""
+    if jobs <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(fn, items))

@@ -1,0 +1,1 @@
+"""One module per verb: orchestration over workspace, repo and storage; never prints."""

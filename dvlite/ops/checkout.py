@@ -1,0 +1,164 @@
+"""``dvlite checkout`` and ``dvlite unprotect``: make workspace files match the pointers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dvlite.errors import UnsafeOperationError
+from dvlite.fsutil import NO_PROGRESS, FileStat, Progress, run_parallel
+from dvlite.repo import Repo
+from dvlite.storage import links
+from dvlite.storage.hashing import Oid
+from dvlite.storage.manifest import Entry, diff
+from dvlite.workspace import Target, compare, default_jobs, resolve_targets
+
+_SHOWN = 10  # paths listed in a refusal before "and N more"
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    written: tuple[str, ...]
+    removed: tuple[str, ...]
+    missing: tuple[str, ...]  # data whose objects are not in the cache
+    unchanged: int  # targets that already matched
+
+
+@dataclass(frozen=True)
+class _Plan:
+    root: str  # repo-relative path the entry keys are relative to
+    write: tuple[Entry, ...]
+    remove: tuple[Entry, ...]
+    unsafe: tuple[str, ...]  # workspace files that exist nowhere else
+    missing: tuple[str, ...]
+
+
+def checkout(
+    repo: Repo, targets: Sequence[str] = (), *, force: bool = False,
+    progress: Progress = NO_PROGRESS,
+) -> CheckoutResult:
+    """Bring tracked data back to what its pointers record (targets: absolute paths)."""
+    with repo.lock():
+        plans = [_plan(repo, t) for t in resolve_targets(repo, targets)]
+        unsafe = [p for plan in plans for p in plan.unsafe]
+        if unsafe and not force:
+            raise UnsafeOperationError(
+                f"checkout would overwrite or delete {len(unsafe)} file(s) whose content is not "
+                f"in the cache: {_listing(unsafe)}",
+                hint="keep the changes with `dvlite add` (or `dvlite commit`), "
+                "or discard them with `dvlite checkout --force`",
+            )
+        progress.set_size(sum(len(p.write) for p in plans))
+        written: list[str] = []
+        removed: list[str] = []
+        for plan in plans:
+            removed.extend(_remove(repo, plan))
+            written.extend(_write(repo, plan.root, plan.write, progress))
+        return CheckoutResult(
+            tuple(written), tuple(removed),
+            tuple(p for plan in plans for p in plan.missing),
+            unchanged=sum(1 for p in plans if not (p.write or p.remove or p.missing)),
+        )
+
+
+def _plan(repo: Repo, target: Target) -> _Plan:
+    cmp = compare(repo, target)
+    path = target.path
+    if cmp.recorded is None:  # the folder's manifest is not cached
+        return _Plan(path, (), (), (), () if cmp.matches else (path,))
+    changes = diff(cmp.present, cmp.recorded)  # from what is there to what should be
+    replaced = [old for old, _ in changes.modified] + list(changes.removed)
+    unsafe = tuple(
+        _join(path, e.path) for e in replaced if not repo.cache.exists(e.oid)
+    )
+    wanted = list(changes.added) + [new for _, new in changes.modified]
+    absent = {e.oid for e in wanted if not repo.cache.exists(e.oid)}
+    return _Plan(
+        path,
+        write=tuple(e for e in wanted if e.oid not in absent),
+        remove=tuple(changes.removed),
+        unsafe=unsafe,
+        missing=tuple(_join(path, e.path) for e in wanted if e.oid in absent),
+    )
+
+
+def _remove(repo: Repo, plan: _Plan) -> list[str]:
+    removed = []
+    for entry in plan.remove:
+        rel = _join(plan.root, entry.path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(repo.abs(rel))
+        removed.append(rel)
+        _prune_empty_folders(repo, rel, plan.root)
+    return removed
+
+
+def _prune_empty_folders(repo: Repo, rel: str, root: str) -> None:
+    folder = rel.rpartition("/")[0]
+    while folder and folder != root and folder.startswith(root + "/"):
+        try:
+            os.rmdir(repo.abs(folder))
+        except OSError:
+            return  # not empty
+        folder = folder.rpartition("/")[0]
+
+
+def _write(repo: Repo, root: str, entries: Sequence[Entry], progress: Progress) -> list[str]:
+    """Materialize entries under ``root`` and vouch for them in the stat index."""
+    strategies = repo.link_strategies
+
+    def one(entry: Entry) -> tuple[str, FileStat, Oid]:
+        rel = _join(root, entry.path)
+        dest = repo.abs(rel)
+        links.materialize(repo.cache, entry.oid, dest, strategies, executable=entry.executable)
+        progress.relative_update(1)
+        return rel, FileStat.of(os.stat(dest)), entry.oid
+
+    done = run_parallel(one, list(entries), default_jobs(repo))
+    if not entries and not os.path.exists(repo.abs(root)):
+        os.makedirs(repo.abs(root))  # an empty tracked folder
+    # Files were written before this stamp: a later edit moves their mtime past it.
+    repo.index.record(done, repo.index.fs_clock())
+    return [rel for rel, _, _ in done]
+
+
+def link_workspace(repo: Repo, rel: str, entries: dict[str, Entry]) -> None:
+    """After add: replace workspace files by links to the cache when links are configured."""
+    strategy = repo.link_strategies[0]
+    if strategy in ("reflink", "copy"):
+        return  # the workspace files are private copies already
+    stale = [
+        e for e in entries.values()
+        if not _is_link_to(repo.abs(_join(rel, e.path)), repo.cache.path(e.oid), strategy)
+    ]
+    _write(repo, rel, stale, NO_PROGRESS)
+
+
+def _is_link_to(path: str, obj: str, strategy: str) -> bool:
+    if strategy == "symlink":
+        return os.path.islink(path) and os.readlink(path) == obj
+    return os.path.samefile(path, obj)
+
+
+def unprotect(repo: Repo, targets: Sequence[str]) -> list[str]:
+    """Turn linked files under ``targets`` into private, writable copies."""
+    with repo.lock():
+        changed = []
+        for target in resolve_targets(repo, targets):
+            cmp = compare(repo, target)
+            for entry in cmp.present.values():
+                rel = _join(cmp.target.path, entry.path)
+                if links.unprotect(repo.abs(rel)):
+                    changed.append(rel)
+        return changed
+
+
+def _join(root: str, key: str) -> str:
+    return f"{root}/{key}" if key else root
+
+
+def _listing(paths: Sequence[str]) -> str:
+    shown = ", ".join(f"`{p}`" for p in paths[:_SHOWN])
+    return shown + (f" and {len(paths) - _SHOWN} more" if len(paths) > _SHOWN else "")

@@ -1,0 +1,56 @@
+"""``dvlite ls``: tracked data at a revision or in the workspace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dvlite.errors import MissingObjectError, PathError
+from dvlite.pointer import Kind
+from dvlite.repo import Repo
+from dvlite.storage.hashing import Oid
+from dvlite.workspace import Tracked, below, find_tracked, pointer_entries, tracked_at
+
+
+@dataclass(frozen=True)
+class LsEntry:
+    path: str
+    kind: Kind
+    size: int
+    oid: Oid
+    in_cache: bool
+    files: int | None = None  # folders
+
+
+def ls(repo: Repo, path: str = "", *, rev: str | None = None) -> list[LsEntry]:
+    """Tracked paths at or below ``path`` (repo-relative); inside a tracked folder, its files."""
+    tracked = tracked_at(repo, rev) if rev else find_tracked(repo)
+    for t in tracked:
+        if path == t.path or path.startswith(t.path + "/"):
+            return _inside(repo, t, path[len(t.path) + 1:])
+    found = [
+        LsEntry(t.path, t.pointer.kind, t.pointer.size, t.pointer.oid,
+                repo.cache.exists(t.pointer.oid), t.pointer.files)
+        for t in tracked
+        if not path or t.path.startswith(path + "/")
+    ]
+    if path and not found:
+        raise PathError(f"no tracked data at `{path}`" + (f" in `{rev}`" if rev else ""))
+    return found
+
+
+def _inside(repo: Repo, tracked: Tracked, sub: str) -> list[LsEntry]:
+    try:
+        entries = below(pointer_entries(repo, tracked.pointer), sub)
+    except MissingObjectError as exc:
+        raise MissingObjectError(
+            f"the file list of `{tracked.path}` ({tracked.pointer.oid}) is not in the cache",
+            hint=exc.hint,
+        ) from None
+    if not entries:
+        raise PathError(f"`{tracked.path}/{sub}` is not in tracked folder `{tracked.path}`")
+    root = f"{tracked.path}/{sub}" if sub else tracked.path
+    return [
+        LsEntry(f"{root}/{key}" if key else root, "file", e.size, e.oid,
+                repo.cache.exists(e.oid))
+        for key, e in sorted(entries.items())
+    ]

@@ -1,0 +1,55 @@
+"""``dvlite status``: how the workspace differs from the pointers and the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from dvlite.fsutil import NO_PROGRESS, Progress
+from dvlite.repo import Repo
+from dvlite.workspace import compare, resolve_targets
+
+State = Literal["modified", "deleted", "not in cache"]
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    path: str
+    state: State
+    added: tuple[str, ...] = ()  # files inside a folder, relative to it
+    modified: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    entries: tuple[StatusEntry, ...]  # only what differs
+    checked: int  # tracked paths looked at
+    hashed_files: int
+    hashed_bytes: int
+
+
+def status(
+    repo: Repo, targets: Sequence[str] = (), *, progress: Progress = NO_PROGRESS
+) -> StatusResult:
+    entries: list[StatusEntry] = []
+    hashed_files = hashed_bytes = 0
+    resolved = resolve_targets(repo, targets)
+    for target in resolved:
+        cmp = compare(repo, target, progress=progress)
+        hashed_files += cmp.scan.hashed_files
+        hashed_bytes += cmp.scan.hashed_bytes
+        if cmp.scan.state.kind is None:
+            entries.append(StatusEntry(target.path, "deleted"))
+        elif not cmp.matches:
+            changes = cmp.changes if cmp.recorded is not None else None
+            entries.append(StatusEntry(
+                target.path, "modified",
+                added=tuple(e.path for e in changes.added) if changes else (),
+                modified=tuple(new.path for _, new in changes.modified) if changes else (),
+                deleted=tuple(e.path for e in changes.removed) if changes else (),
+            ))
+        elif cmp.recorded is None or repo.cache.missing(e.oid for e in cmp.recorded.values()):
+            entries.append(StatusEntry(target.path, "not in cache"))
+    return StatusResult(tuple(entries), len(resolved), hashed_files, hashed_bytes)

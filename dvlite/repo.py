@@ -1,0 +1,118 @@
+"""A dvlite project: its root, config, cache, stat index, git and lock."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dvlite import scm
+from dvlite.config import Config, user_config_path
+from dvlite.errors import NotARepoError, PathError
+from dvlite.fsutil import FileLock, atomic_write, is_within
+from dvlite.storage.odb import ObjectStore
+from dvlite.storage.stat_index import StatIndex
+
+DVLITE_DIR = ".dvlite"
+_CONFIG_HEADER = b"# dvlite project config: committed to git, so never put secrets here\n"
+_DVLITE_GITIGNORE = b"/config.local.toml\n/cache/\n/tmp/\n"
+
+
+class Repo:
+    """Open with ``Repo.discover`` or ``Repo.init``; use as a context manager."""
+
+    def __init__(self, root: str, *, env: Mapping[str, str] | None = None,
+                 flags: Mapping[str, Any] | None = None) -> None:
+        self.root = root
+        self.dvlite_dir = os.path.join(root, DVLITE_DIR)
+        self.tmp_dir = os.path.join(self.dvlite_dir, "tmp")
+        self.config_paths = {
+            "user": user_config_path(),
+            "project": os.path.join(self.dvlite_dir, "config.toml"),
+            "local": os.path.join(self.dvlite_dir, "config.local.toml"),
+        }
+        self.config = Config.load(self.config_paths, os.environ if env is None else env, flags)
+        cache_dir = self.config.get("cache.dir")
+        self.cache_dir = (
+            os.path.join(root, os.path.expanduser(cache_dir)) if cache_dir
+            else os.path.join(self.dvlite_dir, "cache")
+        )
+        self.cache = ObjectStore(self.cache_dir, algorithm=self.config.get("core.hash"))
+        self.git = scm.Git(root)
+        self.on_lock_wait: Callable[[], None] | None = None
+        self._index: StatIndex | None = None
+
+    @classmethod
+    def discover(cls, start: str, **kwargs: Any) -> Repo:
+        path = os.path.abspath(start)
+        while not os.path.isdir(os.path.join(path, DVLITE_DIR)):
+            parent = os.path.dirname(path)
+            if parent == path:
+                raise NotARepoError(
+                    f"`{os.path.abspath(start)}` is not inside a dvlite project",
+                    hint="run `dvlite init` at the top of a git work tree",
+                )
+            path = parent
+        return cls(path, **kwargs)
+
+    @classmethod
+    def init(cls, start: str, **kwargs: Any) -> tuple[Repo, bool]:
+        """Make ``.dvlite/`` at the top of the git work tree; (repo, created?)."""
+        root = scm.find_work_tree(start)
+        if root is None:
+            raise NotARepoError(
+                f"`{os.path.abspath(start)}` is not inside a git work tree",
+                hint="run `git init` first, then `dvlite init`",
+            )
+        dvlite_dir = os.path.join(root, DVLITE_DIR)
+        created = not os.path.isdir(dvlite_dir)
+        os.makedirs(os.path.join(dvlite_dir, "tmp"), exist_ok=True)
+        for name, content in (("config.toml", _CONFIG_HEADER), (".gitignore", _DVLITE_GITIGNORE)):
+            if not os.path.exists(os.path.join(dvlite_dir, name)):
+                atomic_write(os.path.join(dvlite_dir, name), content)
+        return cls(root, **kwargs), created
+
+    def __enter__(self) -> Repo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.git.close()
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    @property
+    def index(self) -> StatIndex:
+        if self._index is None:
+            os.makedirs(self.tmp_dir, exist_ok=True)
+            self._index = StatIndex(os.path.join(self.tmp_dir, "stat-index.sqlite"))
+        return self._index
+
+    def lock(self) -> FileLock:
+        """The repo-wide lock every command that writes takes."""
+        os.makedirs(self.tmp_dir, exist_ok=True)
+        return FileLock(os.path.join(self.tmp_dir, "lock"),
+                        timeout=self.config.get("core.lock_timeout"), on_wait=self.on_lock_wait)
+
+    @property
+    def link_strategies(self) -> tuple[str, ...]:
+        return tuple(self.config.get("cache.link"))
+
+    def rel(self, path: str) -> str:
+        """``path`` (absolute or relative to the cwd) as a POSIX path relative to the root.
+
+        Raises PathError when it is outside the repo or inside ``.git``/``.dvlite``.
+        """
+        full = os.path.normpath(os.path.abspath(path))
+        if not is_within(self.root, full):
+            raise PathError(f"`{path}` is outside the repo `{self.root}`")
+        rel = os.path.relpath(full, self.root).replace(os.sep, "/")
+        if rel.split("/")[0] in (".git", DVLITE_DIR):
+            raise PathError(f"`{path}` is inside `{rel.split('/')[0]}`, which dvlite manages")
+        return "" if rel == "." else rel
+
+    def abs(self, rel: str) -> str:
+        return os.path.join(self.root, *rel.split("/")) if rel else self.root

@@ -1,0 +1,124 @@
+"""Everything dvlite asks of git. The only module that imports GitPython,
+imported lazily so commands that need no git (status, checkout) start fast."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from dvlite.errors import GitError
+from dvlite.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    import git
+
+_GIT_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+            "GIT_PREFIX", "GIT_COMMON_DIR")
+
+
+def find_work_tree(start: str) -> str | None:
+    """The top of the git work tree containing ``start``, or None."""
+    path = os.path.abspath(start)
+    while True:
+        if os.path.exists(os.path.join(path, ".git")):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+
+
+def clean_git_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` without the variables git sets for hooks, which would redirect our git calls."""
+    return {k: v for k, v in env.items() if k not in _GIT_ENV}
+
+
+class Git:
+    """A git work tree, opened on first use."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._repo: git.Repo | None = None
+
+    @property
+    def repo(self) -> git.Repo:
+        if self._repo is None:
+            import git  # noqa: PLC0415  (slow import, only when git is needed)
+
+            try:
+                self._repo = git.Repo(self.root)
+            except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+                raise GitError(f"`{self.root}` is not a git work tree") from exc
+        return self._repo
+
+    def close(self) -> None:
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
+    def resolve(self, rev: str) -> str:
+        """The commit sha ``rev`` names."""
+        import git  # noqa: PLC0415
+
+        try:
+            return str(self.repo.commit(rev).hexsha)
+        except (git.BadName, ValueError, git.GitCommandError) as exc:
+            raise GitError(
+                f"unknown git revision `{rev}`", hint="check it with `git log --oneline`"
+            ) from exc
+
+    def files_at(self, rev: str, suffix: str, under: str = "") -> Iterator[tuple[str, bytes]]:
+        """(path, bytes) of every file ending in ``suffix`` at ``rev``, below ``under``."""
+        tree = self.repo.commit(self.resolve(rev)).tree
+        if under:
+            try:
+                tree = tree / under
+            except KeyError:
+                return
+        for item in tree.traverse():
+            if item.type == "blob" and item.path.endswith(suffix):  # type: ignore[union-attr]
+                yield item.path, item.data_stream.read()  # type: ignore[union-attr]
+
+    def read_at(self, rev: str, path: str) -> bytes | None:
+        try:
+            blob = self.repo.commit(self.resolve(rev)).tree / path
+        except KeyError:
+            return None
+        return blob.data_stream.read() if blob.type == "blob" else None
+
+    def tracked(self, paths: Iterable[str]) -> list[str]:
+        """Which of ``paths`` (relative to the root) git tracks, files or folders."""
+        paths = list(paths)
+        if not paths:
+            return []
+        out = self.repo.git.ls_files("-z", "--", *paths)
+        return [p for p in out.split("\0") if p]
+
+    def stage(self, paths: Iterable[str]) -> None:
+        paths = list(paths)
+        if paths:
+            self.repo.git.add("--", *paths)
+
+
+def add_ignore(folder: str, name: str) -> bool:
+    """Make git ignore ``folder/name`` with a ``/name`` line in ``folder/.gitignore``."""
+    path = os.path.join(folder, ".gitignore")
+    line = "/" + _escape_ignore(name)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    if line in text.splitlines():
+        return False
+    if text and not text.endswith("\n"):
+        text += "\n"
+    atomic_write(path, (text + line + "\n").encode("utf-8"))
+    return True
+
+
+def _escape_ignore(name: str) -> str:
+    """Escape gitignore's special characters so the line matches ``name`` only."""
+    escaped = "".join("\\" + c if c in "*?[]\\!#" else c for c in name)
+    return escaped[:-1] + "\\ " if escaped.endswith(" ") else escaped

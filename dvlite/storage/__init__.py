@@ -1,0 +1,1 @@
+"""Content-addressed plumbing: hashing, object stores, manifests, links, the stat index."""

@@ -1,0 +1,99 @@
+"""Putting cached objects into the workspace: reflink, hardlink, symlink or copy.
+
+Strategies are tried in the configured order for each file, falling through
+when the filesystem says a kind of link is not possible there. Reflinks and
+copies are private to the workspace and writable; hardlinks and symlinks
+share the cache's read-only file, so an edit cannot corrupt the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import stat
+import uuid
+
+from dvlite.fsutil import reflink
+from dvlite.storage.hashing import Oid
+from dvlite.storage.odb import ObjectStore
+
+STRATEGIES = ("reflink", "hardlink", "symlink", "copy")
+DEFAULT_STRATEGIES = ("reflink", "copy")
+_UNSUPPORTED = frozenset(
+    {errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM, errno.EMLINK,
+     errno.ENOTTY, errno.ENOSYS}
+)
+
+
+def materialize(
+    odb: ObjectStore,
+    oid: Oid,
+    dest: str,
+    strategies: tuple[str, ...],
+    *,
+    executable: bool = False,
+) -> str:
+    """Make ``dest`` hold object ``oid``, replacing what is there; return the strategy used."""
+    src = odb.path(oid)
+    if not os.path.exists(src):
+        odb.open(oid)  # raises MissingObjectError with its hint
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    tmp = os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.{uuid.uuid4().hex[:8]}")
+    last_error: OSError | None = None
+    for strategy in strategies:
+        try:
+            _link(strategy, src, tmp, executable)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            if exc.errno not in _UNSUPPORTED:
+                raise
+            last_error = exc
+            continue
+        _replace(tmp, dest)
+        return strategy
+    assert last_error is not None, "cache.link is validated to be non-empty"
+    raise last_error
+
+
+def _link(strategy: str, src: str, tmp: str, executable: bool) -> None:
+    if strategy == "hardlink":
+        os.link(src, tmp)
+    elif strategy == "symlink":
+        os.symlink(src, tmp)
+    else:
+        if strategy == "reflink":
+            reflink(src, tmp)
+        else:
+            shutil.copyfile(src, tmp)  # copy_file_range/sendfile under the hood
+        os.chmod(tmp, 0o755 if executable else 0o644)
+
+
+def _replace(tmp: str, dest: str) -> None:
+    if os.path.isdir(dest) and not os.path.islink(dest):
+        shutil.rmtree(dest)  # a file replaces a folder of the same name
+    os.replace(tmp, dest)
+
+
+def is_linked(path: str) -> bool:
+    """True for workspace files that share their bytes with the cache."""
+    st = os.lstat(path)
+    return stat.S_ISLNK(st.st_mode) or st.st_nlink > 1 or not st.st_mode & stat.S_IWUSR
+
+
+def unprotect(path: str) -> bool:
+    """Turn a linked file into a private, writable copy; False if it already was one."""
+    if not is_linked(path):
+        return False
+    st = os.stat(path)
+    tmp = f"{path}.{uuid.uuid4().hex[:8]}.unprotect"
+    try:
+        shutil.copyfile(path, tmp)
+        os.chmod(tmp, (st.st_mode | stat.S_IWUSR) & 0o777)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return True

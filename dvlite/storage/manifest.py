@@ -1,0 +1,129 @@
+"""Folder manifests: the sorted list of a folder's files, stored as an object.
+
+The encoding is canonical JSON, one file per line, so the same folder always
+gives the same bytes and the same oid:
+
+    {"dvlite-manifest":1,"files":[
+    {"exec":false,"oid":"…","path":"a/b.csv","size":12},
+    ...
+    ]}
+
+Decoding is strict, because a manifest may come from an untrusted remote: any
+entry that could make dvlite write outside its folder is rejected.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from dvlite.errors import PointerError
+from dvlite.storage.hashing import Oid, is_oid
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    path: str  # relative POSIX path inside the folder
+    oid: Oid
+    size: int
+    executable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    entries: tuple[Entry, ...]  # sorted by path, paths unique
+
+    @classmethod
+    def build(cls, entries: Iterable[Entry]) -> Manifest:
+        ordered = tuple(sorted(entries, key=lambda e: e.path))
+        for entry in ordered:
+            check_relative_path(entry.path, "manifest entry")
+        for before, after in zip(ordered, ordered[1:], strict=False):
+            if before.path == after.path:
+                raise PointerError(f"manifest lists `{before.path}` twice")
+        return cls(ordered)
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    def by_path(self) -> dict[str, Entry]:
+        return {e.path: e for e in self.entries}
+
+    def to_bytes(self) -> bytes:
+        lines = [
+            json.dumps(
+                {"exec": e.executable, "oid": e.oid, "path": e.path, "size": e.size},
+                ensure_ascii=False,
+                separators=(",", ":"),
+                sort_keys=True,
+            )
+            for e in self.entries
+        ]
+        body = ",\n".join(lines)
+        head = f'{{"dvlite-manifest":{FORMAT_VERSION},"files":['
+        return (f"{head}\n{body}\n]}}\n" if lines else f"{head}]}}\n").encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str) -> Manifest:
+        """Parse and validate; ``source`` names the object in error messages."""
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PointerError(f"manifest {source} is not valid JSON: {exc}") from exc
+        if not isinstance(doc, dict) or doc.get("dvlite-manifest") != FORMAT_VERSION:
+            raise PointerError(f"manifest {source} has an unknown format")
+        files = doc.get("files")
+        if not isinstance(files, list):
+            raise PointerError(f"manifest {source} has no file list")
+        return cls.build(_entry(item, source) for item in files)
+
+
+def _entry(item: object, source: str) -> Entry:
+    if not isinstance(item, dict):
+        raise PointerError(f"manifest {source} has an entry that is not a table")
+    path, oid, size, executable = (item.get(k) for k in ("path", "oid", "size", "exec"))
+    if not isinstance(path, str) or not is_oid(oid):
+        raise PointerError(f"manifest {source} has an entry with a bad path or oid")
+    if type(size) is not int or size < 0 or not isinstance(executable, bool):
+        raise PointerError(f"manifest {source}: entry `{path}` has a bad size or exec flag")
+    return Entry(path, Oid(str(oid)), size, executable)
+
+
+def check_relative_path(path: str, what: str) -> None:
+    """Reject anything but a plain relative POSIX path that stays where it is put."""
+    parts = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or "\0" in path
+        or any(part in ("", ".", "..") for part in parts)
+        or (len(parts[0]) >= 2 and parts[0][1] == ":")  # a Windows drive
+    ):
+        raise PointerError(f"{what} has an unsafe path {path!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestDiff:
+    added: tuple[Entry, ...]
+    removed: tuple[Entry, ...]
+    modified: tuple[tuple[Entry, Entry], ...]  # (old, new)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.modified)
+
+
+def diff(old: Mapping[str, Entry], new: Mapping[str, Entry]) -> ManifestDiff:
+    """What changed from ``old`` to ``new`` (both keyed by path)."""
+    added = tuple(new[p] for p in sorted(new.keys() - old.keys()))
+    removed = tuple(old[p] for p in sorted(old.keys() - new.keys()))
+    modified = tuple(
+        (old[p], new[p])
+        for p in sorted(old.keys() & new.keys())
+        if (old[p].oid, old[p].executable) != (new[p].oid, new[p].executable)
+    )
+    return ManifestDiff(added, removed, modified)

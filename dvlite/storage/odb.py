@@ -1,0 +1,163 @@
+"""The object store: immutable, content-addressed files at ``<root>/<2 hex>/<30 hex>``.
+
+Writes go to a temp file in ``<root>/tmp`` and are linked into place only when
+complete and verified, so a crash can leave litter in ``tmp`` but never a
+partial object under a final name. An object that already exists counts as
+written (git's ``finalize_object_file``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from dvlite.errors import CorruptObjectError, MissingObjectError
+from dvlite.fsutil import reflink
+from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, hash_bytes, hash_stream, is_oid
+
+READ_ONLY = 0o444
+_HEX = frozenset("0123456789abcdef")
+
+
+class ObjectStore:
+    """A store on the local disk (the cache, a folder remote)."""
+
+    def __init__(self, root: str, *, algorithm: str = DEFAULT_ALGORITHM) -> None:
+        self.root = root
+        self.algorithm = algorithm
+
+    def __repr__(self) -> str:
+        return f"ObjectStore({self.root!r})"
+
+    def hash_of(self, data: bytes) -> Oid:
+        return hash_bytes(data, self.algorithm)
+
+    def path(self, oid: Oid) -> str:
+        return os.path.join(self.root, oid[:2], oid[2:])
+
+    def exists(self, oid: Oid) -> bool:
+        return os.path.exists(self.path(oid))
+
+    def missing(self, oids: Iterable[Oid]) -> set[Oid]:
+        return {oid for oid in oids if not self.exists(oid)}
+
+    def add_file(self, src: str, oid: Oid | None = None) -> Oid:
+        """Store a copy of the local file ``src``; return its oid.
+
+        With ``oid`` known (from the stat index) an existing object costs one
+        stat, and a new one is cloned where the filesystem allows it and
+        verified otherwise. Without it the bytes are hashed as they are copied,
+        so each byte is read once.
+        """
+        if oid is not None and self.exists(oid):
+            return oid
+        tmp = self._tmp_path()
+        try:
+            if oid is not None and _try_reflink(src, tmp):
+                stored = oid
+            else:
+                with open(src, "rb", buffering=0) as fsrc, open(tmp, "wb") as fdst:
+                    stored, _ = hash_stream(fsrc, self.algorithm, sink=fdst.write)  # type: ignore[arg-type]
+                if oid is not None and stored != oid:
+                    raise CorruptObjectError(
+                        f"`{src}` changed while it was being stored",
+                        hint="let whatever writes it finish, then run the command again",
+                    )
+            self._finalize(tmp, stored)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return stored
+
+    def add_bytes(self, data: bytes) -> Oid:
+        oid = hash_bytes(data, self.algorithm)
+        if self.exists(oid):
+            return oid
+        tmp = self._tmp_path()
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            self._finalize(tmp, oid)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return oid
+
+    def open(self, oid: Oid) -> BinaryIO:
+        try:
+            return open(self.path(oid), "rb")
+        except FileNotFoundError:
+            raise MissingObjectError(
+                f"object {oid} is not in the cache `{self.root}`",
+                hint="fetch it from a remote, or re-add the data it belongs to",
+            ) from None
+
+    def read_verified(self, oid: Oid) -> bytes:
+        """The object's bytes, checked against its oid (for manifests and small objects)."""
+        with self.open(oid) as f:
+            data = f.read()
+        if hash_bytes(data, self.algorithm) != oid:
+            raise CorruptObjectError(
+                f"object {oid} in `{self.root}` is corrupt",
+                hint="run `dvlite fsck` to quarantine it, then re-add or fetch the data",
+            )
+        return data
+
+    def verify(self, oid: Oid) -> bool:
+        with self.open(oid) as f:
+            return hash_stream(f, self.algorithm)[0] == oid
+
+    def iter_oids(self) -> Iterator[Oid]:
+        try:
+            prefixes = os.listdir(self.root)
+        except FileNotFoundError:
+            return
+        for prefix in sorted(prefixes):
+            if len(prefix) != 2 or not _HEX.issuperset(prefix):
+                continue
+            for rest in sorted(os.listdir(os.path.join(self.root, prefix))):
+                if is_oid(prefix + rest):
+                    yield Oid(prefix + rest)
+
+    def delete(self, oid: Oid) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(oid))
+
+    def quarantine(self, oid: Oid) -> str:
+        """Move a bad object out of the way (kept for inspection, never served)."""
+        folder = os.path.join(self.root, "quarantine")
+        os.makedirs(folder, exist_ok=True)
+        dest = os.path.join(folder, f"{oid}.{uuid.uuid4().hex[:8]}")
+        os.replace(self.path(oid), dest)
+        return dest
+
+    def _tmp_path(self) -> str:
+        folder = os.path.join(self.root, "tmp")
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, uuid.uuid4().hex)
+
+    def _finalize(self, tmp: str, oid: Oid) -> None:
+        os.chmod(tmp, READ_ONLY)
+        final = self.path(oid)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            pass  # same name, same bytes: someone else stored it first
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+                raise
+            if not os.path.exists(final):
+                os.replace(tmp, final)  # filesystems without hard links
+
+
+def _try_reflink(src: str, dst: str) -> bool:
+    try:
+        reflink(src, dst)
+    except OSError:
+        return False
+    return True

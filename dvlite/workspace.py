@@ -1,0 +1,287 @@
+"""What is tracked, and what the workspace holds at each tracked path.
+
+Tracked data is found through its ``.dvl`` pointers, in the work tree or at a
+git revision. ``scan`` reads a tracked path's current content with one stat
+per file and hashes only files the stat index cannot vouch for; given an
+object store it also stores those files, hashing as it copies.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from dvlite import pointer as pointers
+from dvlite.errors import MissingObjectError, PathError
+from dvlite.fsutil import NO_PROGRESS, FileStat, Progress, run_parallel, stat_file, walk_files
+from dvlite.pointer import Kind, Pointer
+from dvlite.repo import DVLITE_DIR, Repo
+from dvlite.storage.hashing import Oid, hash_file
+from dvlite.storage.manifest import Entry, Manifest, ManifestDiff, diff
+from dvlite.storage.odb import ObjectStore
+from dvlite.storage.stat_index import StatIndex
+
+
+@dataclass(frozen=True)
+class Tracked:
+    pointer_file: str  # repo-relative POSIX paths
+    path: str
+    pointer: Pointer
+
+
+@dataclass(frozen=True)
+class Target:
+    """A tracked path, or one file or folder inside a tracked folder (``sub``)."""
+
+    tracked: Tracked
+    sub: str = ""
+
+    @property
+    def path(self) -> str:
+        return f"{self.tracked.path}/{self.sub}" if self.sub else self.tracked.path
+
+
+@dataclass(frozen=True)
+class DataState:
+    """What the workspace holds at a tracked path."""
+
+    kind: Kind | None  # None: nothing there
+    oid: Oid | None = None
+    size: int = 0
+    manifest: Manifest | None = None  # folders
+    executable: bool = False  # files
+
+    def entries(self) -> dict[str, Entry]:
+        """Files keyed by their path inside the folder ("" for a single file)."""
+        if self.manifest is not None:
+            return self.manifest.by_path()
+        if self.oid is not None:
+            return {"": Entry("", self.oid, self.size, self.executable)}
+        return {}
+
+
+@dataclass(frozen=True)
+class Scan:
+    state: DataState
+    hashed_files: int
+    hashed_bytes: int
+
+
+def tracked_from(pointer_file: str, data: bytes, *, source: str) -> Tracked:
+    ptr = pointers.decode(data, source=source)
+    folder = os.path.dirname(pointer_file)
+    path = f"{folder}/{ptr.path}" if folder else ptr.path
+    return Tracked(pointer_file, path, ptr)
+
+
+def load_tracked(repo: Repo, pointer_file: str) -> Tracked:
+    ptr = pointers.load(repo.abs(pointer_file))
+    folder = os.path.dirname(pointer_file)
+    return Tracked(pointer_file, f"{folder}/{ptr.path}" if folder else ptr.path, ptr)
+
+
+def find_tracked(repo: Repo, under: str = "") -> list[Tracked]:
+    """Every pointer in the work tree at or below ``under``, sorted by data path."""
+    found = [load_tracked(repo, p) for p in _pointer_files(repo.abs(under), under)]
+    return sorted(found, key=lambda t: t.path)
+
+
+def _pointer_files(abs_dir: str, rel_dir: str) -> Iterator[str]:
+    try:
+        with os.scandir(abs_dir) as it:
+            entries = list(it)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    names = {e.name for e in entries}
+    for entry in entries:
+        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+        if entry.name.endswith(pointers.SUFFIX) and entry.is_file(follow_symlinks=False):
+            yield rel
+        elif (
+            entry.is_dir(follow_symlinks=False)
+            and entry.name not in (".git", DVLITE_DIR)
+            and entry.name + pointers.SUFFIX not in names  # tracked data holds no pointers
+        ):
+            yield from _pointer_files(entry.path, rel)
+
+
+def tracked_at(repo: Repo, rev: str, under: str = "") -> list[Tracked]:
+    """Every pointer committed at ``rev`` at or below ``under``."""
+    found = [
+        tracked_from(path, data, source=f"{rev}:{path}")
+        for path, data in repo.git.files_at(rev, pointers.SUFFIX, under)
+    ]
+    return sorted(found, key=lambda t: t.path)
+
+
+def resolve_targets(repo: Repo, targets: Sequence[str]) -> list[Target]:
+    """Command-line targets (absolute paths) as tracked paths; none means everything."""
+    if not targets:
+        return [Target(t) for t in find_tracked(repo)]
+    resolved: list[Target] = []
+    for target in targets:
+        rel = repo.rel(target)
+        resolved.extend(_resolve_one(repo, rel, target))
+    return resolved
+
+
+def _resolve_one(repo: Repo, rel: str, shown: str) -> list[Target]:
+    if rel.endswith(pointers.SUFFIX) and os.path.isfile(repo.abs(rel)):
+        return [Target(load_tracked(repo, rel))]
+    parts = rel.split("/") if rel else []
+    for depth in range(len(parts), 0, -1):  # the path itself, then each folder above it
+        pointer_file = "/".join(parts[:depth]) + pointers.SUFFIX
+        if os.path.isfile(repo.abs(pointer_file)):
+            return [Target(load_tracked(repo, pointer_file), "/".join(parts[depth:]))]
+    if os.path.isdir(repo.abs(rel)):
+        inside = find_tracked(repo, rel)
+        if inside:
+            return [Target(t) for t in inside]
+    raise PathError(
+        f"`{shown}` is not tracked by dvlite", hint=f"track it with `dvlite add {shown}`"
+    )
+
+
+def scan(
+    repo: Repo,
+    path: str,
+    *,
+    store: ObjectStore | None = None,
+    jobs: int | None = None,
+    progress: Progress = NO_PROGRESS,
+) -> Scan:
+    """Read what the workspace holds at ``path`` (repo-relative), hashing as little as possible.
+
+    With ``store``, every file ends up in it as well (for add and commit).
+    """
+    full = repo.abs(path)
+    allowed = (repo.root, repo.cache_dir)
+    if os.path.isdir(full) and not os.path.islink(full):
+        kind: Kind = "dir"
+        folder, base = full, path
+        files = list(walk_files(full, allowed=allowed))
+    elif os.path.lexists(full):
+        kind = "file"
+        folder, base = os.path.dirname(full), path.rpartition("/")[0]
+        files = [(os.path.basename(full), stat_file(full, allowed=allowed))]
+    else:
+        return Scan(DataState(None), 0, 0)
+    stamp = repo.index.fs_clock()
+    known = repo.index.lookup(path)
+    entries: list[Entry] = []
+    todo: list[tuple[str, FileStat]] = []
+    for name, st in files:
+        key = f"{base}/{name}" if base else name
+        oid = StatIndex.trusted_oid(known.get(key), st)
+        if oid is None:
+            todo.append((name, st))
+            continue
+        if store is not None:
+            store.add_file(os.path.join(folder, name), oid)
+        entries.append(Entry(name, oid, st.size, st.executable))
+    progress.set_size(len(todo))
+    hashed = _hash_files(repo, folder, todo, store=store, jobs=jobs, progress=progress)
+    repo.index.record(
+        ((f"{base}/{name}" if base else name, st, oid) for (name, st), oid in zip(todo, hashed,
+                                                                                   strict=True)),
+        stamp,
+    )
+    entries.extend(Entry(name, oid, st.size, st.executable)
+                   for (name, st), oid in zip(todo, hashed, strict=True))
+    hashed_bytes = sum(st.size for _, st in todo)
+    if kind == "file":
+        only = entries[0]
+        return Scan(DataState("file", only.oid, only.size, executable=only.executable),
+                    len(todo), hashed_bytes)
+    manifest = Manifest.build(entries)
+    data = manifest.to_bytes()
+    oid = store.add_bytes(data) if store is not None else repo.cache.hash_of(data)
+    return Scan(DataState("dir", oid, manifest.size, manifest), len(todo), hashed_bytes)
+
+
+def _hash_files(
+    repo: Repo,
+    folder: str,
+    todo: list[tuple[str, FileStat]],
+    *,
+    store: ObjectStore | None,
+    jobs: int | None,
+    progress: Progress,
+) -> list[Oid]:
+    algorithm = repo.cache.algorithm
+
+    def one(item: tuple[str, FileStat]) -> Oid:
+        src = os.path.join(folder, *item[0].split("/"))
+        oid = store.add_file(src) if store is not None else hash_file(src, algorithm)
+        progress.relative_update(1)
+        return oid
+
+    return run_parallel(one, todo, jobs or default_jobs(repo))
+
+
+def default_jobs(repo: Repo) -> int:
+    """Threads for file I/O: enough to keep the disk and both cores busy."""
+    configured: int | None = repo.config.get("core.jobs")
+    return configured or min(8, (os.cpu_count() or 1) * 2)
+
+
+def manifest_of(repo: Repo, ptr: Pointer) -> Manifest:
+    """The manifest a folder pointer names, read from the cache and verified."""
+    data = repo.cache.read_verified(ptr.oid)
+    return Manifest.from_bytes(data, source=ptr.oid)
+
+
+def pointer_entries(repo: Repo, ptr: Pointer) -> dict[str, Entry]:
+    """The files a pointer records, keyed as in ``DataState.entries``."""
+    if ptr.kind == "dir":
+        return manifest_of(repo, ptr).by_path()
+    return {"": Entry("", ptr.oid, ptr.size)}
+
+
+def below(entries: dict[str, Entry], sub: str) -> dict[str, Entry]:
+    """The entries at or inside ``sub``, keyed relative to it ("" for ``sub`` itself)."""
+    if not sub:
+        return entries
+    prefix = sub + "/"
+    return {
+        ("" if key == sub else key[len(prefix):]): entry
+        for key, entry in entries.items()
+        if key == sub or key.startswith(prefix)
+    }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A target's recorded files (None when its manifest is not cached) against the workspace."""
+
+    target: Target
+    recorded: dict[str, Entry] | None
+    present: dict[str, Entry]
+    scan: Scan
+
+    @property
+    def changes(self) -> ManifestDiff:
+        return diff(self.recorded or {}, self.present)
+
+    @property
+    def matches(self) -> bool:
+        if self.recorded is None:  # only the folder's oid is left to compare
+            return self.scan.state.oid == self.target.tracked.pointer.oid
+        return not self.changes
+
+
+def compare(repo: Repo, target: Target, *, progress: Progress = NO_PROGRESS) -> Comparison:
+    scan_result = scan(repo, target.path, progress=progress)
+    try:
+        recorded: dict[str, Entry] | None = below(pointer_entries(repo, target.tracked.pointer),
+                                                  target.sub)
+    except MissingObjectError:
+        recorded = None
+    if recorded is not None and not recorded:
+        raise PathError(f"`{target.path}` is not in tracked folder `{target.tracked.path}`")
+    present = scan_result.state.entries()
+    if target.tracked.pointer.kind == "file" and "" in present:
+        # a file pointer records no executable bit, so do not compare one
+        present[""] = replace(present[""], executable=False)
+    return Comparison(target, recorded, present, scan_result)
