@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dvlite.errors import ConfigError
 from dvlite.fsutil import read_toml, write_toml
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 LEVELS = ("user", "project", "local")
 LOCAL_MODE = 0o600  # may hold credentials

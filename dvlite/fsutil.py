@@ -9,14 +9,16 @@ import os
 import stat
 import time
 import tomllib
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import tomli_w
 
 from dvlite.errors import ConfigError, LockTimeoutError, PathError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dvlite import scm
 from dvlite.config import Config, user_config_path
@@ -12,6 +11,9 @@ from dvlite.errors import NotARepoError, PathError
 from dvlite.fsutil import FileLock, atomic_write, is_within
 from dvlite.storage.odb import ObjectStore
 from dvlite.storage.stat_index import StatIndex
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 DVLITE_DIR = ".dvlite"
 _CONFIG_HEADER = b"# dvlite project config: committed to git, so never put secrets here\n"

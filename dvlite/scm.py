@@ -4,13 +4,14 @@ imported lazily so commands that need no git (status, checkout) start fast."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from dvlite.errors import GitError
 from dvlite.fsutil import atomic_write
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     import git
 
 _GIT_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
@@ -78,7 +79,7 @@ class Git:
                 return
         for item in tree.traverse():
             if item.type == "blob" and item.path.endswith(suffix):  # type: ignore[union-attr]
-                yield item.path, item.data_stream.read()  # type: ignore[union-attr]
+                yield str(item.path), item.data_stream.read()  # type: ignore[union-attr]
 
     def read_at(self, rev: str, path: str) -> bytes | None:
         try:

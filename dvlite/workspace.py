@@ -9,18 +9,22 @@ object store it also stores those files, hashing as it copies.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from dvlite import pointer as pointers
 from dvlite.errors import MissingObjectError, PathError
 from dvlite.fsutil import NO_PROGRESS, FileStat, Progress, run_parallel, stat_file, walk_files
-from dvlite.pointer import Kind, Pointer
 from dvlite.repo import DVLITE_DIR, Repo
 from dvlite.storage.hashing import Oid, hash_file
 from dvlite.storage.manifest import Entry, Manifest, ManifestDiff, diff
-from dvlite.storage.odb import ObjectStore
 from dvlite.storage.stat_index import StatIndex
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from dvlite.pointer import Kind, Pointer
+    from dvlite.storage.odb import ObjectStore
 
 
 @dataclass(frozen=True)
@@ -273,15 +277,19 @@ class Comparison:
 
 def compare(repo: Repo, target: Target, *, progress: Progress = NO_PROGRESS) -> Comparison:
     scan_result = scan(repo, target.path, progress=progress)
-    try:
-        recorded: dict[str, Entry] | None = below(pointer_entries(repo, target.tracked.pointer),
-                                                  target.sub)
-    except MissingObjectError:
-        recorded = None
-    if recorded is not None and not recorded:
-        raise PathError(f"`{target.path}` is not in tracked folder `{target.tracked.path}`")
     present = scan_result.state.entries()
-    if target.tracked.pointer.kind == "file" and "" in present:
+    ptr = target.tracked.pointer
+    if ptr.kind == "file" and "" in present:
         # a file pointer records no executable bit, so do not compare one
         present[""] = replace(present[""], executable=False)
+    recorded: dict[str, Entry] | None
+    if not target.sub and scan_result.state.oid == ptr.oid:
+        recorded = present  # same oid, same files: no need to read the manifest
+    else:
+        try:
+            recorded = below(pointer_entries(repo, ptr), target.sub)
+        except MissingObjectError:
+            recorded = None
+        if recorded is not None and not recorded:
+            raise PathError(f"`{target.path}` is not in tracked folder `{target.tracked.path}`")
     return Comparison(target, recorded, present, scan_result)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import click
 import typer
+
+# typer 0.29 ships its own copy of click; its exception classes live here.
+from typer._click.exceptions import ClickException, UsageError
 
 from dvlite.cli import admin, data
 from dvlite.cli.options import Options
@@ -34,7 +36,9 @@ def _global_options(
     directory: Annotated[
         str, typer.Option("-C", help="Run as if started in this folder.", show_default=False)
     ] = "",
-    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="More detail, tracebacks.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="More detail, tracebacks.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Errors only.")] = False,
 ) -> None:
     options: Options = ctx.ensure_object(Options)
@@ -45,23 +49,34 @@ data.register(app)
 admin.register(app)
 
 
+_ANYWHERE = frozenset({"-v", "--verbose", "-q", "--quiet"})
+
+
+def _hoist_global_flags(argv: list[str]) -> list[str]:
+    """Accept ``-v``/``-q`` after the command too (``dvlite add -q data``), as users type them."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if a in _ANYWHERE]
+    return flags + [a for a in argv[:end] if a not in _ANYWHERE] + argv[end:]
+
+
 def main(argv: list[str] | None = None) -> None:
     options = Options()
+    args = _hoist_global_flags(sys.argv[1:] if argv is None else list(argv))
     try:
-        result = app(args=argv, prog_name="dvlite", standalone_mode=False, obj=options)
-    except click.exceptions.UsageError as exc:
+        result = app(args=args, prog_name="dvlite", standalone_mode=False, obj=options)
+    except UsageError as exc:
         exc.show(file=sys.stderr)
         sys.exit(2)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("error: interrupted\n")
         sys.exit(130)
     except DvliteError as exc:
         error(exc.message, exc.hint, verbose=options.verbose)
         sys.exit(exc.exit_code)
-    except click.exceptions.ClickException as exc:
+    except ClickException as exc:
         error(exc.format_message(), None, verbose=options.verbose)
         sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001  (the boundary: report, never a bare traceback)
+    except Exception as exc:
         error(f"unexpected: {type(exc).__name__}: {exc}",
               None if options.verbose else "rerun with -v for a traceback",
               verbose=options.verbose)

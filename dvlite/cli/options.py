@@ -29,10 +29,12 @@ class Options:
     def repo(self) -> Repo:
         repo = Repo.discover(os.path.abspath(self.cwd))
         if not self.quiet:
-            repo.on_lock_wait = lambda: sys.stderr.write(
-                "waiting for another dvlite command in this repo to finish...\n"
-            )
+            repo.on_lock_wait = _say_waiting
         return repo
+
+
+def _say_waiting() -> None:
+    sys.stderr.write("waiting for another dvlite command in this repo to finish...\n")
 
 
 def options_of(ctx: typer.Context) -> Options:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dvlite import pointer as pointers
 from dvlite import scm
@@ -12,9 +12,13 @@ from dvlite.errors import PathError
 from dvlite.fsutil import NO_PROGRESS, Progress, atomic_write
 from dvlite.ops.checkout import link_workspace
 from dvlite.pointer import Pointer
-from dvlite.repo import Repo
-from dvlite.storage.hashing import Oid
 from dvlite.workspace import Scan, Tracked, find_tracked, load_tracked, resolve_targets, scan
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from dvlite.repo import Repo
+    from dvlite.storage.hashing import Oid
 
 
 @dataclass(frozen=True)

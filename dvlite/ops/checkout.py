@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dvlite.errors import UnsafeOperationError
 from dvlite.fsutil import NO_PROGRESS, FileStat, Progress, run_parallel
-from dvlite.repo import Repo
 from dvlite.storage import links
-from dvlite.storage.hashing import Oid
 from dvlite.storage.manifest import Entry, diff
 from dvlite.workspace import Target, compare, default_jobs, resolve_targets
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from dvlite.repo import Repo
+    from dvlite.storage.hashing import Oid
 
 _SHOWN = 10  # paths listed in a refusal before "and N more"
 

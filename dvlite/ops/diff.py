@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from dvlite.errors import MissingObjectError
-from dvlite.repo import Repo
-from dvlite.storage.hashing import Oid
-from dvlite.storage.manifest import Entry, diff as diff_entries
+from dvlite.storage.manifest import Entry
+from dvlite.storage.manifest import diff as diff_entries
 from dvlite.workspace import find_tracked, pointer_entries, scan, tracked_at
+
+if TYPE_CHECKING:
+    from dvlite.repo import Repo
+    from dvlite.storage.hashing import Oid
 
 Change = Literal["added", "deleted", "modified"]
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dvlite.fsutil import NO_PROGRESS, Progress, run_parallel
-from dvlite.repo import Repo
-from dvlite.storage.hashing import Oid
 from dvlite.workspace import default_jobs
+
+if TYPE_CHECKING:
+    from dvlite.repo import Repo
+    from dvlite.storage.hashing import Oid
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from dvlite.errors import ConfigError
 from dvlite.repo import Repo
 
 
-
 def init(path: str) -> tuple[Repo, bool]:
     """Create ``.dvlite/`` at the top of the git work tree holding ``path``; (repo, created?)."""
     return Repo.init(path)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dvlite.errors import MissingObjectError, PathError
-from dvlite.pointer import Kind
-from dvlite.repo import Repo
-from dvlite.storage.hashing import Oid
 from dvlite.workspace import Tracked, below, find_tracked, pointer_entries, tracked_at
+
+if TYPE_CHECKING:
+    from dvlite.pointer import Kind
+    from dvlite.repo import Repo
+    from dvlite.storage.hashing import Oid
 
 
 @dataclass(frozen=True)

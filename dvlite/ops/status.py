@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from dvlite.fsutil import NO_PROGRESS, Progress
-from dvlite.repo import Repo
 from dvlite.workspace import compare, resolve_targets
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from dvlite.repo import Repo
 
 State = Literal["modified", "deleted", "not in cache"]
 

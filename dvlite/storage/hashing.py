@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
-from typing import BinaryIO, NewType, Protocol
+from typing import TYPE_CHECKING, BinaryIO, NewType, Protocol
 
 import xxhash
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 Oid = NewType("Oid", str)
 
@@ -28,7 +30,7 @@ class Hasher(Protocol):
 
 def new_hasher(algorithm: str = DEFAULT_ALGORITHM) -> Hasher:
     if algorithm == "xxh128":
-        return xxhash.xxh3_128()  # type: ignore[no-any-return]
+        return xxhash.xxh3_128()
     if algorithm == "sha256":
         return hashlib.sha256()
     raise ValueError(f"unknown hash algorithm {algorithm!r}")
@@ -66,4 +68,4 @@ def hash_stream(
 
 def hash_file(path: str, algorithm: str = DEFAULT_ALGORITHM) -> Oid:
     with open(path, "rb", buffering=0) as f:
-        return hash_stream(f, algorithm)[0]  # type: ignore[arg-type]
+        return hash_stream(f, algorithm)[0]

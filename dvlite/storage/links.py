@@ -14,10 +14,13 @@ import os
 import shutil
 import stat
 import uuid
+from typing import TYPE_CHECKING
 
 from dvlite.fsutil import reflink
-from dvlite.storage.hashing import Oid
-from dvlite.storage.odb import ObjectStore
+
+if TYPE_CHECKING:
+    from dvlite.storage.hashing import Oid
+    from dvlite.storage.odb import ObjectStore
 
 STRATEGIES = ("reflink", "hardlink", "symlink", "copy")
 DEFAULT_STRATEGIES = ("reflink", "copy")

@@ -12,12 +12,14 @@ import contextlib
 import errno
 import os
 import uuid
-from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from dvlite.errors import CorruptObjectError, MissingObjectError
 from dvlite.fsutil import reflink
 from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, hash_bytes, hash_stream, is_oid
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 READ_ONLY = 0o444
 _HEX = frozenset("0123456789abcdef")
@@ -61,7 +63,7 @@ class ObjectStore:
                 stored = oid
             else:
                 with open(src, "rb", buffering=0) as fsrc, open(tmp, "wb") as fdst:
-                    stored, _ = hash_stream(fsrc, self.algorithm, sink=fdst.write)  # type: ignore[arg-type]
+                    stored, _ = hash_stream(fsrc, self.algorithm, sink=fdst.write)
                 if oid is not None and stored != oid:
                     raise CorruptObjectError(
                         f"`{src}` changed while it was being stored",

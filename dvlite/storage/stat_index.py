@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from dvlite.fsutil import FileStat
 from dvlite.storage.hashing import Oid
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
