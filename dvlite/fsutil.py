@@ -213,8 +213,15 @@ NO_PROGRESS: Progress = NoProgress()
 
 def run_parallel(fn: Callable[[T], R], items: list[T], jobs: int) -> list[R]:
     """``[fn(i) for i in items]`` on ``jobs`` threads (for work that releases the GIL: I/O,
-    hashing big buffers); in order, first exception re-raised."""
+    hashing big buffers); in order, first exception re-raised.
+
+    Items go to the threads in batches: a future per item costs more than
+    storing a small file.
+    """
     if jobs <= 1 or len(items) <= 1:
         return [fn(item) for item in items]
+    size = max(1, min(64, len(items) // (jobs * 4)))
+    batches = [items[i : i + size] for i in range(0, len(items), size)]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(fn, items))
+        done = pool.map(lambda batch: [fn(item) for item in batch], batches)
+        return [result for batch in done for result in batch]

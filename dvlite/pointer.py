@@ -15,7 +15,7 @@ import tomli_w
 
 from dvlite.errors import PointerError
 from dvlite.storage.hashing import Oid, is_oid
-from dvlite.storage.manifest import check_relative_path
+from dvlite.storage.manifest import is_safe_relative_path
 
 SUFFIX = ".dvl"
 VERSION = 1
@@ -64,10 +64,10 @@ def decode(data: bytes, *, source: str) -> Pointer:
     path, oid, size, kind, files = (doc.get(k) for k in ("path", "oid", "size", "kind", "files"))
     if not isinstance(path, str):
         raise PointerError(f"`{source}` has no `path`")
-    try:
-        check_relative_path(path, f"`{source}`")
-    except PointerError as exc:
-        raise PointerError(exc.message, hint="a pointer's path must stay beside it") from None
+    if not is_safe_relative_path(path):
+        raise PointerError(
+            f"`{source}` has an unsafe path {path!r}", hint="a pointer's path must stay beside it"
+        )
     if not is_oid(oid):
         raise PointerError(f"`{source}` has a malformed oid {oid!r}")
     if type(size) is not int or size < 0:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
-from json.encoder import encode_basestring as _json_string  # type: ignore[attr-defined]
+from json.encoder import encode_basestring as _json_string
 from typing import TYPE_CHECKING
 
-from dvlite.errors import PointerError
+from dvlite.errors import PathError, PointerError
 from dvlite.storage.hashing import Oid, is_oid
 
 if TYPE_CHECKING:
@@ -43,8 +43,14 @@ class Manifest:
 
     @classmethod
     def build(cls, entries: Iterable[Entry]) -> Manifest:
-        """A manifest of entries whose paths are known to be safe (they come from a walk)."""
+        """A manifest of a folder's files as walked: names a manifest may not hold are refused."""
         ordered = tuple(sorted(entries, key=lambda e: e.path))
+        for entry in ordered:
+            if not is_safe_relative_path(entry.path):
+                raise PathError(
+                    f"cannot track `{entry.path}`: a backslash or drive prefix in a name is not "
+                    "portable", hint="rename the file",
+                )
         for before, after in itertools.pairwise(ordered):
             if before.path == after.path:
                 raise PointerError(f"manifest lists `{before.path}` twice")
@@ -94,24 +100,24 @@ def _entry(item: object, source: str) -> Entry:
     path, oid, size, executable = (item.get(k) for k in ("path", "oid", "size", "exec"))
     if not isinstance(path, str) or not is_oid(oid):
         raise PointerError(f"manifest {source} has an entry with a bad path or oid")
-    check_relative_path(path, f"manifest {source}")
+    if not is_safe_relative_path(path):
+        raise PointerError(f"manifest {source} has an unsafe path {path!r}")
     if type(size) is not int or size < 0 or not isinstance(executable, bool):
         raise PointerError(f"manifest {source}: entry `{path}` has a bad size or exec flag")
     return Entry(path, Oid(str(oid)), size, executable)
 
 
-def check_relative_path(path: str, what: str) -> None:
-    """Reject anything but a plain relative POSIX path that stays where it is put."""
+def is_safe_relative_path(path: str) -> bool:
+    """Only a plain relative POSIX path that stays where it is put, on any OS."""
     parts = path.split("/")
-    if (
+    return not (
         not path
         or path.startswith("/")
         or "\\" in path
         or "\0" in path
         or any(part in ("", ".", "..") for part in parts)
-        or (len(parts[0]) >= 2 and parts[0][1] == ":")  # a Windows drive
-    ):
-        raise PointerError(f"{what} has an unsafe path {path!r}")
+        or (len(parts[0]) == 2 and parts[0][1] == ":")  # a Windows drive
+    )
 
 
 @dataclass(frozen=True, slots=True)

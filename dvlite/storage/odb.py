@@ -1,15 +1,14 @@
 """The object store: immutable, content-addressed files at ``<root>/<2 hex>/<30 hex>``.
 
-Writes go to a temp file in ``<root>/tmp`` and are linked into place only when
-complete and verified, so a crash can leave litter in ``tmp`` but never a
-partial object under a final name. An object that already exists counts as
-written (git's ``finalize_object_file``).
+Writes go to a read-only temp file in ``<root>/tmp`` and are renamed into
+place only when complete and verified, so a crash can leave litter in
+``tmp`` but never a partial object under a final name. Renaming over an
+existing object is harmless: same name, same bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import uuid
 from typing import TYPE_CHECKING, BinaryIO
@@ -31,6 +30,8 @@ class ObjectStore:
     def __init__(self, root: str, *, algorithm: str = DEFAULT_ALGORITHM) -> None:
         self.root = root
         self.algorithm = algorithm
+        self._made: set[str] = set()  # folders known to exist, to skip makedirs
+        self._reflink_works = True
 
     def __repr__(self) -> str:
         return f"ObjectStore({self.root!r})"
@@ -59,10 +60,11 @@ class ObjectStore:
             return oid
         tmp = self._tmp_path()
         try:
-            if oid is not None and _try_reflink(src, tmp):
+            if oid is not None and self._clone(src, tmp):
                 stored = oid
             else:
-                with open(src, "rb", buffering=0) as fsrc, open(tmp, "wb") as fdst:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
+                with open(src, "rb", buffering=0) as fsrc, open(fd, "wb") as fdst:
                     stored, _ = hash_stream(fsrc, self.algorithm, sink=fdst.write)
                 if oid is not None and stored != oid:
                     raise CorruptObjectError(
@@ -70,9 +72,10 @@ class ObjectStore:
                         hint="let whatever writes it finish, then run the command again",
                     )
             self._finalize(tmp, stored)
-        finally:
+        except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            raise
         return stored
 
     def add_bytes(self, data: bytes) -> Oid:
@@ -81,12 +84,14 @@ class ObjectStore:
             return oid
         tmp = self._tmp_path()
         try:
-            with open(tmp, "wb") as f:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
+            with open(fd, "wb") as f:
                 f.write(data)
             self._finalize(tmp, oid)
-        finally:
+        except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            raise
         return oid
 
     def open(self, oid: Oid) -> BinaryIO:
@@ -139,27 +144,31 @@ class ObjectStore:
 
     def _tmp_path(self) -> str:
         folder = os.path.join(self.root, "tmp")
-        os.makedirs(folder, exist_ok=True)
+        if folder not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
         return os.path.join(folder, uuid.uuid4().hex)
 
-    def _finalize(self, tmp: str, oid: Oid) -> None:
-        os.chmod(tmp, READ_ONLY)
-        final = self.path(oid)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
+    def _clone(self, src: str, tmp: str) -> bool:
+        """Reflink ``src`` to ``tmp`` unless this filesystem already said it cannot."""
+        if not self._reflink_works:
+            return False
         try:
-            os.link(tmp, final)
-        except FileExistsError:
-            pass  # same name, same bytes: someone else stored it first
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK):
-                raise
-            if not os.path.exists(final):
-                os.replace(tmp, final)  # filesystems without hard links
+            reflink(src, tmp)
+        except OSError:
+            self._reflink_works = False
+            return False
+        os.chmod(tmp, READ_ONLY)
+        return True
 
+    def _finalize(self, tmp: str, oid: Oid) -> None:
+        """Move a complete, read-only temp file to its final name.
 
-def _try_reflink(src: str, dst: str) -> bool:
-    try:
-        reflink(src, dst)
-    except OSError:
-        return False
-    return True
+        A rename is atomic; if the object already exists the same bytes replace it.
+        """
+        final = self.path(oid)
+        folder = os.path.dirname(final)
+        if folder not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
+        os.replace(tmp, final)

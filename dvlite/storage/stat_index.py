@@ -16,11 +16,14 @@ import os
 import sqlite3
 from typing import TYPE_CHECKING
 
-from dvlite.fsutil import FileStat
 from dvlite.storage.hashing import Oid
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from dvlite.fsutil import FileStat
+
+Known = tuple[int, int, int, str, int]  # what lookup remembers: inode, mtime_ns, size, oid, stamp
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -46,29 +49,24 @@ class StatIndex:
     def close(self) -> None:
         self._db.close()
 
-    def lookup(self, prefix: str) -> dict[str, tuple[FileStat, Oid, int]]:
-        """All entries at ``prefix`` or below it, in one query: path → (stat, oid, stamp)."""
+    def lookup(self, prefix: str) -> dict[str, Known]:
+        """All entries at ``prefix`` or below it, in one query."""
         rows = self._db.execute(
             "SELECT path, inode, mtime_ns, size, oid, stamp_ns FROM entries "
             "WHERE path = ? OR (path > ? AND path < ?)",
             (prefix, prefix + "/", prefix + "0"),  # "0" sorts right after "/"
         )
-        return {
-            path: (FileStat(inode, mtime, size, executable=False), Oid(oid), stamp)
-            for path, inode, mtime, size, oid, stamp in rows
-        }
+        return {row[0]: row[1:] for row in rows}
 
     @staticmethod
-    def trusted_oid(
-        known: tuple[FileStat, Oid, int] | None, current: FileStat
-    ) -> Oid | None:
+    def trusted_oid(known: Known | None, current: FileStat) -> Oid | None:
         """The remembered oid, if ``current`` proves the file unchanged since it was hashed."""
         if known is None:
             return None
-        st, oid, stamp = known
-        if (st.inode, st.mtime_ns, st.size) != (current.inode, current.mtime_ns, current.size):
+        inode, mtime_ns, size, oid, stamp = known
+        if (inode, mtime_ns, size) != (current.inode, current.mtime_ns, current.size):
             return None
-        return oid if current.mtime_ns < stamp else None
+        return Oid(oid) if mtime_ns < stamp else None
 
     def record(self, entries: Iterable[tuple[str, FileStat, Oid]], stamp: int) -> None:
         """Remember hashed files, in one transaction; ``stamp`` is ``fs_clock()`` from
