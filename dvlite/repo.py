@@ -111,6 +111,9 @@ class Repo:
         full = os.path.normpath(os.path.abspath(path))
         if not is_within(self.root, full):
             raise PathError(f"`{path}` is outside the repo `{self.root}`")
+        parent = full if full == os.path.normpath(self.root) else os.path.dirname(full)
+        if not is_within(os.path.realpath(self.root), os.path.realpath(parent)):
+            raise PathError(f"`{path}` lies behind a symlink that leads out of the repo")
         rel = os.path.relpath(full, self.root).replace(os.sep, "/")
         if rel.split("/")[0] in (".git", DVLITE_DIR):
             raise PathError(f"`{path}` is inside `{rel.split('/')[0]}`, which dvlite manages")

@@ -248,11 +248,12 @@ def below(entries: dict[str, Entry], sub: str) -> dict[str, Entry]:
     if not sub:
         return entries
     prefix = sub + "/"
-    return {
-        ("" if key == sub else key[len(prefix):]): entry
-        for key, entry in entries.items()
-        if key == sub or key.startswith(prefix)
-    }
+    rebased = {}
+    for key, entry in entries.items():
+        if key == sub or key.startswith(prefix):
+            new_key = key[len(prefix):] if key != sub else ""
+            rebased[new_key] = replace(entry, path=new_key)
+    return rebased
 
 
 @dataclass(frozen=True)
@@ -290,6 +291,6 @@ def compare(repo: Repo, target: Target, *, progress: Progress = NO_PROGRESS) -> 
             recorded = below(pointer_entries(repo, ptr), target.sub)
         except MissingObjectError:
             recorded = None
-        if recorded is not None and not recorded:
+        if target.sub and recorded is not None and not recorded:
             raise PathError(f"`{target.path}` is not in tracked folder `{target.tracked.path}`")
     return Comparison(target, recorded, present, scan_result)

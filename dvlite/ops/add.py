@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -44,7 +45,13 @@ def add(
 ) -> StoreResult:
     """Track ``paths`` (absolute): store their content, write ``<path>.dvl``, ignore in git."""
     with repo.lock():
-        rels = [_addable(repo, p) for p in paths]
+        rels = sorted({_addable(repo, p) for p in paths})
+        for outer, inner in itertools.pairwise(rels):
+            if inner.startswith(outer + "/"):
+                raise PathError(
+                    f"`{inner}` is inside `{outer}`, which is being added too",
+                    hint=f"add `{outer}` alone; it includes `{inner}`",
+                )
         in_git = repo.git.tracked(rels)
         if in_git:
             raise PathError(

@@ -37,6 +37,7 @@ class _Plan:
     remove: tuple[Entry, ...]
     unsafe: tuple[str, ...]  # workspace files that exist nowhere else
     missing: tuple[str, ...]
+    empty_folder: bool = False  # the pointer records a folder with no files
 
 
 def checkout(
@@ -60,6 +61,8 @@ def checkout(
         for plan in plans:
             removed.extend(_remove(repo, plan))
             written.extend(_write(repo, plan.root, plan.write, progress))
+            if plan.empty_folder:
+                os.makedirs(repo.abs(plan.root), exist_ok=True)
         return CheckoutResult(
             tuple(written), tuple(removed),
             tuple(p for plan in plans for p in plan.missing),
@@ -85,6 +88,7 @@ def _plan(repo: Repo, target: Target) -> _Plan:
         remove=tuple(changes.removed),
         unsafe=unsafe,
         missing=tuple(_join(path, e.path) for e in wanted if e.oid in absent),
+        empty_folder=target.tracked.pointer.kind == "dir" and not cmp.recorded,
     )
 
 
@@ -121,8 +125,6 @@ def _write(repo: Repo, root: str, entries: Sequence[Entry], progress: Progress) 
         return rel, FileStat.of(os.stat(dest)), entry.oid
 
     done = run_parallel(one, list(entries), default_jobs(repo))
-    if not entries and not os.path.exists(repo.abs(root)):
-        os.makedirs(repo.abs(root))  # an empty tracked folder
     # Files were written before this stamp: a later edit moves their mtime past it.
     repo.index.record(done, repo.index.fs_clock())
     return [rel for rel, _, _ in done]
@@ -135,7 +137,8 @@ def link_workspace(repo: Repo, rel: str, entries: dict[str, Entry]) -> None:
         return  # the workspace files are private copies already
     stale = [
         e for e in entries.values()
-        if not _is_link_to(repo.abs(_join(rel, e.path)), repo.cache.path(e.oid), strategy)
+        if not e.executable  # a link cannot carry its own x bit; these stay copies
+        and not _is_link_to(repo.abs(_join(rel, e.path)), repo.cache.path(e.oid), strategy)
     ]
     _write(repo, rel, stale, NO_PROGRESS)
 

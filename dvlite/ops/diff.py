@@ -30,6 +30,7 @@ class DiffEntry:
 @dataclass(frozen=True)
 class _Side:
     oid: Oid
+    size: int
     entries: dict[str, Entry] | None  # None: a folder whose manifest is not cached
 
 
@@ -59,7 +60,7 @@ def _at_rev(repo: Repo, rev: str) -> dict[str, _Side]:
             entries: dict[str, Entry] | None = pointer_entries(repo, tracked.pointer)
         except MissingObjectError:
             entries = None
-        sides[tracked.path] = _Side(tracked.pointer.oid, entries)
+        sides[tracked.path] = _Side(tracked.pointer.oid, tracked.pointer.size, entries)
     return sides
 
 
@@ -68,7 +69,7 @@ def _in_workspace(repo: Repo) -> dict[str, _Side]:
     for tracked in find_tracked(repo):
         state = scan(repo, tracked.path).state
         if state.oid is not None:
-            sides[tracked.path] = _Side(state.oid, state.entries())
+            sides[tracked.path] = _Side(state.oid, state.size, state.entries())
     return sides
 
 
@@ -77,14 +78,8 @@ def _whole(path: str, before: _Side | None, after: _Side | None) -> DiffEntry:
     return DiffEntry(
         path, change,
         before.oid if before else None, after.oid if after else None,
-        _total(before), _total(after),
+        before.size if before else None, after.size if after else None,
     )
-
-
-def _total(side: _Side | None) -> int | None:
-    if side is None or side.entries is None:
-        return None
-    return sum(e.size for e in side.entries.values())
 
 
 def _entry(root: str, old: Entry | None, new: Entry | None, change: Change) -> DiffEntry:

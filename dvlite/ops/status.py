@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from dvlite.fsutil import NO_PROGRESS, Progress
-from dvlite.workspace import compare, resolve_targets
+from dvlite.workspace import Target, compare, resolve_targets
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from dvlite.repo import Repo
+    from dvlite.storage.hashing import Oid
+    from dvlite.storage.manifest import Entry
 
 State = Literal["modified", "deleted", "not in cache"]
 
@@ -53,6 +55,14 @@ def status(
                 modified=tuple(new.path for _, new in changes.modified) if changes else (),
                 deleted=tuple(e.path for e in changes.removed) if changes else (),
             ))
-        elif cmp.recorded is None or repo.cache.missing(e.oid for e in cmp.recorded.values()):
+        elif cmp.recorded is None or repo.cache.missing(_needed_oids(target, cmp.recorded)):
             entries.append(StatusEntry(target.path, "not in cache"))
     return StatusResult(tuple(entries), len(resolved), hashed_files, hashed_bytes)
+
+
+def _needed_oids(target: Target, recorded: dict[str, Entry]) -> list[Oid]:
+    """Objects a checkout of ``target`` needs: its files, and a whole folder's manifest."""
+    oids = [e.oid for e in recorded.values()]
+    if target.tracked.pointer.kind == "dir" and not target.sub:
+        oids.append(target.tracked.pointer.oid)
+    return oids

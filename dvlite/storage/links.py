@@ -44,6 +44,9 @@ def materialize(
         odb.open(oid)  # raises MissingObjectError with its hint
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     tmp = os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.{uuid.uuid4().hex[:8]}")
+    if executable:
+        # a link shares the cache object's read-only, non-executable mode
+        strategies = tuple(s for s in strategies if s in ("reflink", "copy")) or ("copy",)
     last_error: OSError | None = None
     for strategy in strategies:
         try:
@@ -56,6 +59,9 @@ def materialize(
             last_error = exc
             continue
         _replace(tmp, dest)
+        if strategy == "hardlink":
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)  # rename(2) does nothing when both names are one file already
         return strategy
     assert last_error is not None, "cache.link is validated to be non-empty"
     raise last_error
