@@ -14,7 +14,7 @@ from typing import Any, Literal
 import tomli_w
 
 from dvlite.errors import PointerError
-from dvlite.storage.hashing import Oid, is_oid
+from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, is_oid
 from dvlite.storage.manifest import is_safe_relative_path
 
 SUFFIX = ".dvl"
@@ -48,8 +48,11 @@ class Pointer:
         return (HEADER + tomli_w.dumps({**known, **dict(sorted(self.extra.items()))})).encode()
 
 
-def decode(data: bytes, *, source: str) -> Pointer:
-    """Parse pointer bytes; every problem is a PointerError naming ``source``."""
+def decode(data: bytes, *, source: str, algorithm: str = DEFAULT_ALGORITHM) -> Pointer:
+    """Parse pointer bytes; every problem is a PointerError naming ``source``.
+
+    The oid must be one ``algorithm`` (the repo's ``core.hash``) can produce.
+    """
     if len(data) > MAX_BYTES:
         raise PointerError(f"`{source}` is {len(data)} bytes, too big to be a dvlite pointer")
     try:
@@ -68,7 +71,7 @@ def decode(data: bytes, *, source: str) -> Pointer:
         raise PointerError(
             f"`{source}` has an unsafe path {path!r}", hint="a pointer's path must stay beside it"
         )
-    if not is_oid(oid):
+    if not is_oid(oid, algorithm):
         raise PointerError(f"`{source}` has a malformed oid {oid!r}")
     if type(size) is not int or size < 0:
         raise PointerError(f"`{source}` has a bad size {size!r}")
@@ -82,7 +85,7 @@ def decode(data: bytes, *, source: str) -> Pointer:
     return Pointer(path, Oid(oid), size, kind, files, extra)  # type: ignore[arg-type]
 
 
-def load(pointer_file: str) -> Pointer:
+def load(pointer_file: str, algorithm: str = DEFAULT_ALGORITHM) -> Pointer:
     try:
         with open(pointer_file, "rb") as f:
             data = f.read(MAX_BYTES + 1)
@@ -90,7 +93,7 @@ def load(pointer_file: str) -> Pointer:
         raise PointerError(f"`{pointer_file}` does not exist") from None
     except IsADirectoryError:
         raise PointerError(f"`{pointer_file}` is a folder, not a pointer") from None
-    return decode(data, source=pointer_file)
+    return decode(data, source=pointer_file, algorithm=algorithm)
 
 
 def pointer_file_for(data_path: str) -> str:

@@ -72,17 +72,14 @@ class Scan:
     hashed_bytes: int
 
 
-def tracked_from(pointer_file: str, data: bytes, *, source: str) -> Tracked:
-    ptr = pointers.decode(data, source=source)
+def _tracked(pointer_file: str, ptr: Pointer) -> Tracked:
     folder = os.path.dirname(pointer_file)
-    path = f"{folder}/{ptr.path}" if folder else ptr.path
-    return Tracked(pointer_file, path, ptr)
+    return Tracked(pointer_file, f"{folder}/{ptr.path}" if folder else ptr.path, ptr)
 
 
 def load_tracked(repo: Repo, pointer_file: str) -> Tracked:
-    ptr = pointers.load(repo.abs(pointer_file))
-    folder = os.path.dirname(pointer_file)
-    return Tracked(pointer_file, f"{folder}/{ptr.path}" if folder else ptr.path, ptr)
+    """The pointer at ``pointer_file`` (repo-relative) in the work tree."""
+    return _tracked(pointer_file, pointers.load(repo.abs(pointer_file), repo.cache.algorithm))
 
 
 def find_tracked(repo: Repo, under: str = "") -> list[Tracked]:
@@ -113,7 +110,8 @@ def _pointer_files(abs_dir: str, rel_dir: str) -> Iterator[str]:
 def tracked_at(repo: Repo, rev: str, under: str = "") -> list[Tracked]:
     """Every pointer committed at ``rev`` at or below ``under``."""
     found = [
-        tracked_from(path, data, source=f"{rev}:{path}")
+        _tracked(path, pointers.decode(data, source=f"{rev}:{path}",
+                                       algorithm=repo.cache.algorithm))
         for path, data in repo.git.files_at(rev, pointers.SUFFIX, under)
     ]
     return sorted(found, key=lambda t: t.path)
@@ -233,7 +231,7 @@ def default_jobs(repo: Repo) -> int:
 def manifest_of(repo: Repo, ptr: Pointer) -> Manifest:
     """The manifest a folder pointer names, read from the cache and verified."""
     data = repo.cache.read_verified(ptr.oid)
-    return Manifest.from_bytes(data, source=ptr.oid)
+    return Manifest.from_bytes(data, source=ptr.oid, algorithm=repo.cache.algorithm)
 
 
 def pointer_entries(repo: Repo, ptr: Pointer) -> dict[str, Entry]:

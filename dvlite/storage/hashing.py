@@ -20,7 +20,7 @@ Oid = NewType("Oid", str)
 DEFAULT_ALGORITHM = "xxh128"
 ALGORITHMS = ("xxh128", "sha256")
 CHUNK_SIZE = 1 << 20  # large reads: xxhash releases the GIL on buffers this big
-_OID_RE = re.compile(r"[0-9a-f]{32}|[0-9a-f]{64}")
+_OID_RES = {"xxh128": re.compile(r"[0-9a-f]{32}"), "sha256": re.compile(r"[0-9a-f]{64}")}
 
 
 class Hasher(Protocol):
@@ -36,8 +36,12 @@ def new_hasher(algorithm: str = DEFAULT_ALGORITHM) -> Hasher:
     raise ValueError(f"unknown hash algorithm {algorithm!r}")
 
 
-def is_oid(value: object) -> bool:
-    return isinstance(value, str) and _OID_RE.fullmatch(value) is not None
+def is_oid(value: object, algorithm: str | None = None) -> bool:
+    """True for an oid of ``algorithm`` (of any known algorithm when None)."""
+    if not isinstance(value, str):
+        return False
+    patterns = _OID_RES.values() if algorithm is None else (_OID_RES[algorithm],)
+    return any(p.fullmatch(value) for p in patterns)
 
 
 def hash_bytes(data: bytes, algorithm: str = DEFAULT_ALGORITHM) -> Oid:

@@ -21,7 +21,7 @@ from json.encoder import encode_basestring as _json_string
 from typing import TYPE_CHECKING
 
 from dvlite.errors import PathError, PointerError
-from dvlite.storage.hashing import Oid, is_oid
+from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, is_oid
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -76,7 +76,9 @@ class Manifest:
         return (f"{head}\n{body}\n]}}\n" if lines else f"{head}]}}\n").encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, source: str) -> Manifest:
+    def from_bytes(
+        cls, data: bytes, *, source: str, algorithm: str = DEFAULT_ALGORITHM
+    ) -> Manifest:
         """Parse and validate; ``source`` names the object in error messages."""
         try:
             doc = json.loads(data.decode("utf-8"))
@@ -87,18 +89,18 @@ class Manifest:
         files = doc.get("files")
         if not isinstance(files, list):
             raise PointerError(f"manifest {source} has no file list")
-        entries = tuple(_entry(item, source) for item in files)
+        entries = tuple(_entry(item, source, algorithm) for item in files)
         for before, after in itertools.pairwise(entries):
             if before.path >= after.path:
                 raise PointerError(f"manifest {source} is not sorted or lists `{after.path}` twice")
         return cls(entries)
 
 
-def _entry(item: object, source: str) -> Entry:
+def _entry(item: object, source: str, algorithm: str) -> Entry:
     if not isinstance(item, dict):
         raise PointerError(f"manifest {source} has an entry that is not a table")
     path, oid, size, executable = (item.get(k) for k in ("path", "oid", "size", "exec"))
-    if not isinstance(path, str) or not is_oid(oid):
+    if not isinstance(path, str) or not is_oid(oid, algorithm):
         raise PointerError(f"manifest {source} has an entry with a bad path or oid")
     if not is_safe_relative_path(path):
         raise PointerError(f"manifest {source} has an unsafe path {path!r}")
