@@ -65,6 +65,11 @@ class Git:
         try:
             return str(self.repo.commit(rev).hexsha)
         except (git.BadName, ValueError, git.GitCommandError) as exc:
+            if not self.repo.head.is_valid():
+                raise GitError(
+                    f"cannot read `{rev}`: the git repo has no commits yet",
+                    hint="commit first (`git add -A && git commit`)",
+                ) from exc
             raise GitError(
                 f"unknown git revision `{rev}`", hint="check it with `git log --oneline`"
             ) from exc

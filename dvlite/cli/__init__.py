@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = app(args=args, prog_name="dvlite", standalone_mode=False, obj=options)
     except UsageError as exc:
-        exc.show(file=sys.stderr)
+        if exc.format_message():  # empty when the help was shown for a bare `dvlite`
+            command = exc.ctx.command_path if exc.ctx is not None else "dvlite"
+            error(exc.format_message(), f"see `{command} -h`", verbose=options.verbose)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("error: interrupted\n")

@@ -15,8 +15,8 @@ from dvlite.ops import diff as diff_op
 from dvlite.ops import ls as ls_op
 from dvlite.ops import status as status_op
 
-Targets = Annotated[list[str] | None, typer.Argument(help="Tracked paths (default: all).",
-                                                     show_default=False)]
+Targets = Annotated[list[str] | None, typer.Argument(
+    help="Tracked paths (default: all).", show_default=False, metavar="TARGET")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 Jobs = Annotated[int | None, typer.Option("-j", "--jobs", min=1, help="Parallel file jobs.",
                                           show_default=False)]
@@ -29,7 +29,8 @@ def register(app: typer.Typer) -> None:
 
 def add(
     ctx: typer.Context,
-    paths: Annotated[list[str], typer.Argument(help="Files or folders to track.")],
+    paths: Annotated[list[str], typer.Argument(help="Files or folders to track.",
+                                               metavar="PATH")],
     jobs: Jobs = None,
     as_json: Json = False,
 ) -> None:
@@ -147,7 +148,8 @@ def checkout(
 
 def unprotect(
     ctx: typer.Context,
-    paths: Annotated[list[str], typer.Argument(help="Tracked files or folders.")],
+    paths: Annotated[list[str], typer.Argument(help="Tracked files or folders.",
+                                               metavar="PATH")],
 ) -> None:
     """Turn linked workspace files into private, editable copies."""
     options = options_of(ctx)
