@@ -134,7 +134,9 @@ class Config:
 
     @classmethod
     def load(cls, paths: Mapping[str, str], env: Mapping[str, str],
-             flags: Mapping[str, Any] | None = None) -> Config:
+             flags: Mapping[str, Any] | None = None, *, strict: bool = True) -> Config:
+        """Merge the layers; with ``strict=False`` invalid values are left out instead of
+        raising, so that `dvlite config` can still be used to repair them."""
         values: dict[str, Any] = {}
         origins: dict[str, str] = {}
         layers: list[tuple[str, dict[str, Any]]] = [
@@ -147,7 +149,12 @@ class Config:
         layers.append(("the command line", dict(flags or {})))
         for origin, layer in layers:
             for key, raw in layer.items():
-                values[key] = _validated(key, raw, origin)
+                try:
+                    values[key] = _validated(key, raw, origin)
+                except ConfigError:
+                    if strict:
+                        raise
+                    continue
                 origins[key] = origin
         return cls(values, origins)
 
@@ -184,7 +191,7 @@ def set_value(path: str, key: str, value: Any, *, private: bool = False) -> None
             raise ConfigError(f"`{path}` has `{section}` as a value, not a table")
     table[name] = value
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_toml(path, doc, mode=LOCAL_MODE if private else 0o644)
+    write_toml(path, doc, mode=LOCAL_MODE if private else 0o644, header=_header(path))
 
 
 def unset_value(path: str, key: str, *, private: bool = False) -> bool:
@@ -205,5 +212,19 @@ def unset_value(path: str, key: str, *, private: bool = False) -> bool:
     for parent, section in zip(reversed(chain[:-1]), reversed(sections), strict=True):
         if not parent[section]:
             del parent[section]
-    write_toml(path, doc, mode=LOCAL_MODE if private else 0o644)
+    write_toml(path, doc, mode=LOCAL_MODE if private else 0o644, header=_header(path))
     return True
+
+
+def _header(path: str) -> str:
+    """The comment lines at the top of a config file (such as the no-secrets warning), kept
+    when dvlite rewrites it."""
+    if not os.path.exists(path):
+        return ""
+    lines = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.startswith("#"):
+                break
+            lines.append(line if line.endswith("\n") else line + "\n")
+    return "".join(lines)

@@ -67,9 +67,10 @@ def decode(data: bytes, *, source: str, algorithm: str = DEFAULT_ALGORITHM) -> P
     path, oid, size, kind, files = (doc.get(k) for k in ("path", "oid", "size", "kind", "files"))
     if not isinstance(path, str):
         raise PointerError(f"`{source}` has no `path`")
-    if not is_safe_relative_path(path):
+    if "/" in path or not is_safe_relative_path(path):
         raise PointerError(
-            f"`{source}` has an unsafe path {path!r}", hint="a pointer's path must stay beside it"
+            f"`{source}` has an unsafe path {path!r}",
+            hint="a pointer's path is the plain name of the data beside it",
         )
     if not is_oid(oid, algorithm):
         raise PointerError(f"`{source}` has a malformed oid {oid!r}")

@@ -24,7 +24,7 @@ class Repo:
     """Open with ``Repo.discover`` or ``Repo.init``; use as a context manager."""
 
     def __init__(self, root: str, *, env: Mapping[str, str] | None = None,
-                 flags: Mapping[str, Any] | None = None) -> None:
+                 flags: Mapping[str, Any] | None = None, strict_config: bool = True) -> None:
         self.root = root
         self.dvlite_dir = os.path.join(root, DVLITE_DIR)
         self.tmp_dir = os.path.join(self.dvlite_dir, "tmp")
@@ -33,7 +33,8 @@ class Repo:
             "project": os.path.join(self.dvlite_dir, "config.toml"),
             "local": os.path.join(self.dvlite_dir, "config.local.toml"),
         }
-        self.config = Config.load(self.config_paths, os.environ if env is None else env, flags)
+        self.config = Config.load(self.config_paths, os.environ if env is None else env, flags,
+                                  strict=strict_config)
         cache_dir = self.config.get("cache.dir")
         self.cache_dir = (
             os.path.join(root, os.path.expanduser(cache_dir)) if cache_dir

@@ -50,7 +50,7 @@ def config(
     if local and user:
         raise UsageError("choose one of --local and --user")
     level = "local" if local else "user" if user else "project"
-    with options.repo() as repo:
+    with options.repo(strict_config=False) as repo:  # a broken value must stay fixable
         if unset:
             if value is not None:
                 raise UsageError("--unset takes no value")
@@ -84,7 +84,7 @@ def fsck(ctx: typer.Context, as_json: Json = False) -> None:
         raise CorruptObjectError(
             f"{len(result.quarantined)} corrupt object(s) moved out of the cache, "
             f"first {oid} to `{moved}`",
-            hint="restore the data with `dvlite add` from the workspace or `dvlite pull`",
+            hint="`dvlite status` shows what lost its data; `dvlite add` it again from a copy",
         )
 
 

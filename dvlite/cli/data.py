@@ -63,7 +63,7 @@ def _report_stored(ctx: typer.Context, result: add_op.StoreResult, as_json: bool
     if options.verbose:
         message(options, f"hashed {result.hashed_files} files "
                          f"({size_text(result.hashed_bytes)})")
-    if any(s.changed for s in result.stored):
+    if any(s.changed for s in result.stored) and not result.staged:
         message(options, "commit the pointers with `git add` and `git commit`")
 
 
@@ -142,7 +142,7 @@ def checkout(
         raise MissingObjectError(
             f"{len(result.missing)} path(s) could not be checked out, their data is not in the "
             f"cache: " + ", ".join(f"`{p}`" for p in result.missing[:10]),
-            hint="fetch it with `dvlite pull` from a remote that has it",
+            hint="copy the data back into place and run `dvlite add` on it again",
         )
 
 

@@ -26,8 +26,8 @@ class Options:
     def paths(self, targets: list[str] | None) -> list[str]:
         return [self.path(t) for t in targets or []]
 
-    def repo(self) -> Repo:
-        repo = Repo.discover(os.path.abspath(self.cwd))
+    def repo(self, *, strict_config: bool = True) -> Repo:
+        repo = Repo.discover(os.path.abspath(self.cwd), strict_config=strict_config)
         if not self.quiet:
             repo.on_lock_wait = _say_waiting
         return repo

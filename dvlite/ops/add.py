@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,6 +36,7 @@ class StoreResult:
     stored: tuple[Stored, ...]
     hashed_files: int
     hashed_bytes: int
+    staged: bool  # pointers and .gitignore files were staged in git (core.autostage)
 
 
 def add(
@@ -46,12 +46,14 @@ def add(
     """Track ``paths`` (absolute): store their content, write ``<path>.dvl``, ignore in git."""
     with repo.lock():
         rels = sorted({_addable(repo, p) for p in paths})
-        for outer, inner in itertools.pairwise(rels):
-            if inner.startswith(outer + "/"):
-                raise PathError(
-                    f"`{inner}` is inside `{outer}`, which is being added too",
-                    hint=f"add `{outer}` alone; it includes `{inner}`",
-                )
+        for inner in rels:
+            parts = inner.split("/")
+            for outer in ("/".join(parts[:depth]) for depth in range(1, len(parts))):
+                if outer in rels:
+                    raise PathError(
+                        f"`{inner}` is inside `{outer}`, which is being added too",
+                        hint=f"add `{outer}` alone; it includes `{inner}`",
+                    )
         in_git = repo.git.tracked(rels)
         if in_git:
             raise PathError(
@@ -136,10 +138,12 @@ def _store(
 
 
 def _finish(repo: Repo, results: list[tuple[Stored, list[str], Scan]]) -> StoreResult:
-    if repo.config.get("core.autostage"):
+    staged = bool(repo.config.get("core.autostage"))
+    if staged:
         repo.git.stage(sorted({f for _, files, _ in results for f in files}))
     return StoreResult(
         tuple(stored for stored, _, _ in results),
         hashed_files=sum(s.hashed_files for _, _, s in results),
         hashed_bytes=sum(s.hashed_bytes for _, _, s in results),
+        staged=staged,
     )

@@ -27,6 +27,11 @@ def config_get(repo: Repo, key: str) -> tuple[Any, str | None]:
 
 def config_set(repo: Repo, key: str, raw: str, *, level: str = "project") -> Any:
     value = cfg.parse_value(key, raw)
+    if key == "core.hash" and value != repo.cache.algorithm and next(repo.cache.iter_oids(), None):
+        raise ConfigError(
+            f"the cache already holds {repo.cache.algorithm} objects; a repo keeps one hash",
+            hint="choose `core.hash` right after `dvlite init`, before adding data",
+        )
     cfg.set_value(repo.config_paths[level], key, value, private=level == "local")
     return value
 

@@ -51,6 +51,13 @@ class Manifest:
                     f"cannot track `{entry.path}`: a backslash or drive prefix in a name is not "
                     "portable", hint="rename the file",
                 )
+            try:
+                entry.path.encode("utf-8")
+            except UnicodeEncodeError:
+                raise PathError(
+                    f"cannot track {entry.path!r}: its name is not valid UTF-8",
+                    hint="rename the file",
+                ) from None
         for before, after in itertools.pairwise(ordered):
             if before.path == after.path:
                 raise PointerError(f"manifest lists `{before.path}` twice")
@@ -84,7 +91,8 @@ class Manifest:
             doc = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise PointerError(f"manifest {source} is not valid JSON: {exc}") from exc
-        if not isinstance(doc, dict) or doc.get("dvlite-manifest") != FORMAT_VERSION:
+        version = doc.get("dvlite-manifest") if isinstance(doc, dict) else None
+        if type(version) is not int or version != FORMAT_VERSION:
             raise PointerError(f"manifest {source} has an unknown format")
         files = doc.get("files")
         if not isinstance(files, list):
@@ -93,6 +101,11 @@ class Manifest:
         for before, after in itertools.pairwise(entries):
             if before.path >= after.path:
                 raise PointerError(f"manifest {source} is not sorted or lists `{after.path}` twice")
+        paths = {e.path for e in entries}
+        for e in entries:
+            parts = e.path.split("/")
+            if any("/".join(parts[:depth]) in paths for depth in range(1, len(parts))):
+                raise PointerError(f"manifest {source} lists `{e.path}` inside a file")
         return cls(entries)
 
 
