@@ -159,6 +159,7 @@ def scan(
     """
     full = repo.abs(path)
     allowed = (repo.root, repo.cache_dir)
+    stamp = repo.index.fs_clock()  # before any stat: see storage/stat_index.py
     if os.path.isdir(full) and not os.path.islink(full):
         kind: Kind = "dir"
         folder, base = full, path
@@ -169,7 +170,6 @@ def scan(
         files = [(os.path.basename(full), stat_file(full, allowed=allowed))]
     else:
         return Scan(DataState(None), 0, 0)
-    stamp = repo.index.fs_clock()
     known = repo.index.lookup(path)
     entries: list[Entry] = []
     todo: list[tuple[str, FileStat]] = []
