@@ -7,6 +7,7 @@ value is a ConfigError naming the layer it came from. Sections such as
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -34,14 +35,14 @@ def _bool(value: object) -> bool:
 
 def _positive_number(value: object) -> float:
     number = float(value) if isinstance(value, str | int | float) else -1.0
-    if isinstance(value, bool) or number <= 0:
+    if isinstance(value, bool) or not number > 0:  # "not >" also refuses NaN
         raise ValueError("expected a positive number")
     return number
 
 
 def _positive_int(value: object) -> int:
     number = _positive_number(value)
-    if number != int(number):
+    if math.isinf(number) or number != int(number):
         raise ValueError("expected a whole number")
     return int(number)
 

@@ -180,12 +180,18 @@ class FileLock:
 _FICLONE = 0x40049409  # linux/fs.h: share the source's extents (btrfs, xfs, ...)
 
 
+def clone_fd(src_fd: int, dst_fd: int) -> None:
+    """Make the empty file ``dst_fd`` a copy-on-write clone of ``src_fd``; OSError where the
+    filesystem cannot, leaving ``dst_fd`` empty."""
+    fcntl.ioctl(dst_fd, _FICLONE, src_fd)
+
+
 def reflink(src: str, dst: str) -> None:
     """Create ``dst`` as a copy-on-write clone of ``src``; OSError where unsupported."""
     with open(src, "rb") as fsrc:
         fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            fcntl.ioctl(fd, _FICLONE, fsrc.fileno())
+            clone_fd(fsrc.fileno(), fd)
         except OSError:
             os.close(fd)
             os.unlink(dst)

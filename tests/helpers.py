@@ -7,11 +7,13 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from dvlite.ops.add import StoreResult, add
 from dvlite.repo import Repo
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 Tree = Mapping[str, Union[str, bytes, "Tree"]]
 
@@ -83,10 +85,7 @@ class Run:
 def run_dvlite(args: Sequence[str], cwd: Path | str, *, env: Mapping[str, str] | None = None,
                entry: str = "dvlite") -> Run:
     """Run the installed entry point (or ``git dvlite`` with entry="git") in a subprocess."""
-    if entry == "git":
-        cmd = ["git", "dvlite", *args]
-    else:
-        cmd = [sys.executable, "-m", "dvlite", *args]
+    cmd = ["git", "dvlite", *args] if entry == "git" else [sys.executable, "-m", "dvlite", *args]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=120, check=False)
     return Run(proc.returncode, proc.stdout, proc.stderr)

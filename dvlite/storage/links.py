@@ -39,7 +39,7 @@ def materialize(
     executable: bool = False,
 ) -> str:
     """Make ``dest`` hold object ``oid``, replacing what is there; return the strategy used."""
-    src = odb.path(oid)
+    src = os.path.abspath(odb.path(oid))  # a symlink must not depend on the cwd
     if not os.path.exists(src):
         odb.open(oid)  # raises MissingObjectError with its hint
     os.makedirs(os.path.dirname(dest), exist_ok=True)

@@ -131,7 +131,7 @@ def is_safe_relative_path(path: str) -> bool:
         or "\\" in path
         or "\0" in path
         or any(part in ("", ".", "..") for part in parts)
-        or (len(parts[0]) == 2 and parts[0][1] == ":")  # a Windows drive
+        or (len(parts[0]) >= 2 and parts[0][1] == ":")  # "c:x" is drive-relative on Windows
     )
 
 

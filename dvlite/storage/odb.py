@@ -14,7 +14,7 @@ import uuid
 from typing import TYPE_CHECKING, BinaryIO
 
 from dvlite.errors import CorruptObjectError, MissingObjectError
-from dvlite.fsutil import reflink
+from dvlite.fsutil import clone_fd
 from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, hash_bytes, hash_stream, is_oid
 
 if TYPE_CHECKING:
@@ -30,8 +30,7 @@ class ObjectStore:
     def __init__(self, root: str, *, algorithm: str = DEFAULT_ALGORITHM) -> None:
         self.root = root
         self.algorithm = algorithm
-        self._made: set[str] = set()  # folders known to exist, to skip makedirs
-        self._reflink_works = True
+        self._reflink_works = True  # until the filesystem refuses a clone
 
     def __repr__(self) -> str:
         return f"ObjectStore({self.root!r})"
@@ -58,33 +57,32 @@ class ObjectStore:
         """
         if oid is not None and self.exists(oid):
             return oid
-        tmp = self._tmp_path()
-        try:
-            if oid is not None and self._clone(src, tmp):
-                stored = oid
-            else:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
-                with open(src, "rb", buffering=0) as fsrc, open(fd, "wb") as fdst:
-                    stored, _ = hash_stream(fsrc, self.algorithm, sink=fdst.write)
+        with open(src, "rb", buffering=0) as fsrc:  # first: a missing source leaves nothing
+            tmp, fd = self._new_tmp()
+            try:
+                with open(fd, "wb") as fdst:
+                    if oid is not None and self._clone(fsrc.fileno(), fdst.fileno()):
+                        stored = oid
+                    else:
+                        stored, _ = hash_stream(fsrc, self.algorithm, sink=fdst.write)
                 if oid is not None and stored != oid:
                     raise CorruptObjectError(
                         f"`{src}` changed while it was being stored",
                         hint="let whatever writes it finish, then run the command again",
                     )
-            self._finalize(tmp, stored)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+                self._finalize(tmp, stored)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
         return stored
 
     def add_bytes(self, data: bytes) -> Oid:
         oid = hash_bytes(data, self.algorithm)
         if self.exists(oid):
             return oid
-        tmp = self._tmp_path()
+        tmp, fd = self._new_tmp()
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
             with open(fd, "wb") as f:
                 f.write(data)
             self._finalize(tmp, oid)
@@ -142,33 +140,33 @@ class ObjectStore:
         os.replace(self.path(oid), dest)
         return dest
 
-    def _tmp_path(self) -> str:
-        folder = os.path.join(self.root, "tmp")
-        if folder not in self._made:
-            os.makedirs(folder, exist_ok=True)
-            self._made.add(folder)
-        return os.path.join(folder, uuid.uuid4().hex)
+    def _new_tmp(self) -> tuple[str, int]:
+        """A new read-only temp file in ``<root>/tmp``, open for writing."""
+        tmp = os.path.join(self.root, "tmp", uuid.uuid4().hex)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        try:
+            return tmp, os.open(tmp, flags, READ_ONLY)
+        except FileNotFoundError:  # the first write to this store
+            os.makedirs(os.path.dirname(tmp), exist_ok=True)
+            return tmp, os.open(tmp, flags, READ_ONLY)
 
-    def _clone(self, src: str, tmp: str) -> bool:
-        """Reflink ``src`` to ``tmp`` unless this filesystem already said it cannot."""
+    def _clone(self, src_fd: int, dst_fd: int) -> bool:
+        """Reflink unless this filesystem already said it cannot (the copy then follows)."""
         if not self._reflink_works:
             return False
         try:
-            reflink(src, tmp)
+            clone_fd(src_fd, dst_fd)
         except OSError:
             self._reflink_works = False
             return False
-        os.chmod(tmp, READ_ONLY)
         return True
 
     def _finalize(self, tmp: str, oid: Oid) -> None:
-        """Move a complete, read-only temp file to its final name.
-
-        A rename is atomic; if the object already exists the same bytes replace it.
-        """
+        """Rename a complete temp file to its final name: atomic, and harmless if the object
+        exists already (same name, same bytes)."""
         final = self.path(oid)
-        folder = os.path.dirname(final)
-        if folder not in self._made:
-            os.makedirs(folder, exist_ok=True)
-            self._made.add(folder)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:  # a new 2-hex folder
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp, final)
