@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -26,8 +24,10 @@ from dvlite.fsutil import (
     walk_files,
     write_toml,
 )
+from tests.helpers import lock_held_elsewhere
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterator
     from pathlib import Path
 
@@ -269,36 +269,12 @@ def test_stat_file(tree: Path) -> None:
 
 # --- FileLock -------------------------------------------------------------------------------
 
-_HOLDER = """
-import fcntl, os, sys
-fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
-fcntl.flock(fd, fcntl.LOCK_EX)
-print("locked", flush=True)
-sys.stdin.read()
-"""
-
-
 @pytest.fixture
 def holder(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Another process holding the lock until its stdin closes."""
     lock = str(tmp_path / "lock")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, lock],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(lock) as proc:
         yield lock, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                stream.close()
 
 
 def test_lock_uncontended(tmp_path: Path) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import ntpath
 import os
 import posixpath
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -30,12 +28,6 @@ from dvlite.storage.hashing import Oid
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-# On a failure hypothesis imports libcst (to print the example as a patch), and libcst 1.0 warns
-# on import; with filterwarnings=error that is an INTERNALERROR ending the session. Import it now.
-with warnings.catch_warnings(), contextlib.suppress(ImportError):
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import hypothesis.extra._patching  # noqa: F401
 
 OID = Oid("3f2a" + "0" * 28)
 SHA_OID = Oid("ab" * 32)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.cli.support import assert_cache_valid, cache_objects, read_pointer, snapshot
-from tests.helpers import gen, git, run_dvlite
+from tests.helpers import gen, git, lock_held_elsewhere, run_dvlite
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -157,37 +157,12 @@ def test_user_story_across_commits(git_dir: Path) -> None:
 
 # --- two processes at once -------------------------------------------------------------------
 
-_HOLD_LOCK = """
-import fcntl, os, sys
-fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
-fcntl.flock(fd, fcntl.LOCK_EX)
-print("locked", flush=True)
-sys.stdin.read()
-"""
-
-
 @pytest.fixture
 def lock_holder(git_dir: Path) -> Iterator[subprocess.Popen[str]]:
     """A process holding the repo lock until its stdin is closed."""
     ok(["init"], git_dir)
-    lock = git_dir / ".dvlite" / "tmp" / "lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _HOLD_LOCK, str(lock)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == "locked\n"
+    with lock_held_elsewhere(str(git_dir / ".dvlite" / "tmp" / "lock")) as proc:
         yield proc
-    finally:
-        if proc.stdin is not None and not proc.stdin.closed:
-            proc.stdin.close()
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def test_a_locked_repo_times_out_with_a_clear_error(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-import warnings
 from typing import TYPE_CHECKING
 
 import pytest
@@ -23,12 +21,6 @@ from dvlite.storage.hashing import (
     is_oid,
     new_hasher,
 )
-
-# On a failure hypothesis imports libcst (to print the example as a patch), and libcst 1.0 warns
-# on import; with filterwarnings=error that is an INTERNALERROR ending the session. Import it now.
-with warnings.catch_warnings(), contextlib.suppress(ImportError):
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import hypothesis.extra._patching  # noqa: F401
 
 if TYPE_CHECKING:
     from pathlib import Path

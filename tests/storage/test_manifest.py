@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import ntpath
 import os
 import posixpath
-import warnings
 
 import pytest
 from hypothesis import assume, example, given
@@ -23,12 +21,6 @@ from dvlite.storage.manifest import (
     diff,
     is_safe_relative_path,
 )
-
-# On a failure hypothesis imports libcst (to print the example as a patch), and libcst 1.0 warns
-# on import; with filterwarnings=error that is an INTERNALERROR ending the session. Import it now.
-with warnings.catch_warnings(), contextlib.suppress(ImportError):
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import hypothesis.extra._patching  # noqa: F401
 
 OID_A = Oid("a" * 32)
 OID_B = Oid("b" * 32)

@@ -7,7 +7,6 @@ import os
 import shutil
 import stat
 import tempfile
-import warnings
 from typing import TYPE_CHECKING
 
 import pytest
@@ -24,12 +23,6 @@ from hypothesis.stateful import (
 from dvlite.errors import CorruptObjectError, MissingObjectError
 from dvlite.storage.hashing import Oid, hash_bytes
 from dvlite.storage.odb import READ_ONLY, ObjectStore
-
-# On a failure hypothesis imports libcst (to print the example as a patch), and libcst 1.0 warns
-# on import; with filterwarnings=error that is an INTERNALERROR ending the session. Import it now.
-with warnings.catch_warnings(), contextlib.suppress(ImportError):
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import hypothesis.extra._patching  # noqa: F401
 
 if TYPE_CHECKING:
     from pathlib import Path

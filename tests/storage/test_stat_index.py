@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
-import warnings
 from typing import TYPE_CHECKING
 
 import pytest
@@ -19,12 +17,6 @@ from dvlite.storage.stat_index import StatIndex
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
-
-# On a failure hypothesis imports libcst (to print the example as a patch), and libcst 1.0 warns
-# on import; with filterwarnings=error that is an INTERNALERROR ending the session. Import it now.
-with warnings.catch_warnings(), contextlib.suppress(ImportError):
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import hypothesis.extra._patching  # noqa: F401
 
 SECOND = 1_000_000_000
 OID_A = Oid("a" * 32)
