@@ -212,6 +212,15 @@ def test_missing_set(odb: ObjectStore) -> None:
     assert odb.missing([]) == set()
 
 
+def test_missing_many_lists_folders_and_agrees_with_exists(odb: ObjectStore) -> None:
+    stored = [odb.add_bytes(f"object {i}".encode()) for i in range(600)]
+    for oid in stored[:3]:
+        os.unlink(odb.path(oid))
+    never = [hash_bytes(b"never stored"), hash_bytes(b"nor this")]
+    assert odb.missing(stored + never) == set(stored[:3]) | set(never)
+    assert odb.missing(stored[3:]) == set()
+
+
 def test_corrupt_object_is_detected_and_quarantined(odb: ObjectStore) -> None:
     oid = odb.add_bytes(b"good bytes")
     overwrite(odb.path(oid), b"rotten bytes")
