@@ -117,12 +117,12 @@ def parse_value(key: str, raw: str) -> Any:
         return raw
 
 
-def _flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for name, value in doc.items():
         key = f"{prefix}{name}"
         if isinstance(value, dict):
-            flat.update(_flatten(value, key + "."))
+            flat.update(flatten(value, key + "."))
         else:
             flat[key] = value
     return flat
@@ -141,7 +141,7 @@ class Config:
         values: dict[str, Any] = {}
         origins: dict[str, str] = {}
         layers: list[tuple[str, dict[str, Any]]] = [
-            (f"`{paths[level]}`", _flatten(read_toml(paths[level])))
+            (f"`{paths[level]}`", flatten(read_toml(paths[level])))
             for level in LEVELS
             if level in paths and os.path.exists(paths[level])
         ]

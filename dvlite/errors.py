@@ -14,10 +14,20 @@ next step helps) and an exit code; anything else is a bug.
     ├── ObjectError
     │   ├── MissingObjectError  an object is not in the cache
     │   └── CorruptObjectError  stored bytes do not hash to their oid
+    ├── RemoteError             a remote failed; ``retriable`` says whether trying again may help
+    │   ├── RemoteAuthError     credentials missing or refused
+    │   ├── RemoteUnavailableError  cannot reach it, it timed out, or it answered with a fault
+    │   └── MissingDependencyError  the fsspec backend for its URL is not installed
+    ├── TransferError           some objects failed to transfer; ``failed`` maps oid → reason
     └── GitError                a git command or revision failed
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class DvliteError(Exception):
@@ -67,6 +77,28 @@ class MissingObjectError(ObjectError):
 
 class CorruptObjectError(ObjectError):
     pass
+
+
+class RemoteError(DvliteError):
+    retriable = False
+
+
+class RemoteAuthError(RemoteError):
+    pass
+
+
+class RemoteUnavailableError(RemoteError):
+    retriable = True
+
+
+class MissingDependencyError(RemoteError):
+    pass
+
+
+class TransferError(DvliteError):
+    def __init__(self, message: str, failed: Mapping[str, str], *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.failed = dict(failed)
 
 
 class GitError(DvliteError):

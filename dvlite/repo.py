@@ -7,13 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from dvlite import scm
 from dvlite.config import Config, user_config_path
-from dvlite.errors import NotARepoError, PathError
+from dvlite.errors import ConfigError, NotARepoError, PathError
 from dvlite.fsutil import FileLock, atomic_write, is_within
+from dvlite.remote import open_remote, protocol_of
 from dvlite.storage.odb import ObjectStore
 from dvlite.storage.stat_index import StatIndex
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
+    from dvlite.storage.remote_store import RemoteStore
 
 DVLITE_DIR = ".dvlite"
 _CONFIG_HEADER = b"# dvlite project config: committed to git, so never put secrets here\n"
@@ -103,6 +106,25 @@ class Repo:
     @property
     def link_strategies(self) -> tuple[str, ...]:
         return tuple(self.config.get("cache.link"))
+
+    def remote(self, name: str | None = None) -> RemoteStore:
+        """The remote called ``name``, or the default one (``core.remote``)."""
+        name = name or self.config.get("core.remote")
+        if not name:
+            raise ConfigError(
+                "no remote given and no default remote set",
+                hint="add one with `dvlite remote add -d NAME URL`, or pass `-r NAME`",
+            )
+        options = self.config.section(f"remote.{name}")
+        url = options.pop("url", None)
+        if not url:
+            raise ConfigError(
+                f"remote `{name}` is not configured",
+                hint="list remotes with `dvlite remote list`",
+            )
+        if protocol_of(url) == "file" and "://" not in url:
+            url = os.path.join(self.root, os.path.expanduser(url))  # relative to the repo
+        return open_remote(name, url, options)
 
     def rel(self, path: str) -> str:
         """``path`` (absolute or relative to the cwd) as a POSIX path relative to the root.

@@ -86,6 +86,23 @@ class Git:
             if item.type == "blob" and item.path.endswith(suffix):  # type: ignore[union-attr]
                 yield str(item.path), item.data_stream.read()  # type: ignore[union-attr]
 
+    def revisions(
+        self, revs: Iterable[str] = (), *, all_branches: bool = False, all_tags: bool = False,
+        all_commits: bool = False,
+    ) -> list[str]:
+        """Commit shas: ``revs``, the tips of branches and tags, or every commit reachable
+        from a branch or tag (``all_commits``)."""
+        shas = {self.resolve(rev) for rev in revs}
+        if all_commits:
+            if self.repo.head.is_valid():
+                shas.update(self.repo.git.rev_list("--branches", "--tags", "HEAD").split())
+            return sorted(shas)
+        if all_branches:
+            shas.update(str(head.commit.hexsha) for head in self.repo.heads)
+        if all_tags:
+            shas.update(str(tag.commit.hexsha) for tag in self.repo.tags)
+        return sorted(shas)
+
     def read_at(self, rev: str, path: str) -> bytes | None:
         try:
             blob = self.repo.commit(self.resolve(rev)).tree / path

@@ -15,7 +15,7 @@ import typer
 # typer 0.29 ships its own copy of click; its exception classes live here.
 from typer._click.exceptions import ClickException, UsageError
 
-from dvlite.cli import admin, data
+from dvlite.cli import admin, data, sync
 from dvlite.cli.options import Options
 from dvlite.cli.output import error
 from dvlite.errors import DvliteError
@@ -46,22 +46,28 @@ def _global_options(
 
 
 data.register(app)
+sync.register(app)
 admin.register(app)
 
 
 _ANYWHERE = frozenset({"-v", "--verbose", "-q", "--quiet"})
+_OPTIONAL_VALUE = frozenset({"--remote"})  # `status --remote [NAME]`
 
 
-def _hoist_global_flags(argv: list[str]) -> list[str]:
-    """Accept ``-v``/``-q`` after the command too (``dvlite add -q data``), as users type them."""
+def _normalize(argv: list[str]) -> list[str]:
+    """Accept ``-v``/``-q`` after the command too (``dvlite add -q data``), as users type them,
+    and give ``--remote`` its empty value when no name follows it."""
     end = argv.index("--") if "--" in argv else len(argv)
-    flags = [a for a in argv[:end] if a in _ANYWHERE]
-    return flags + [a for a in argv[:end] if a not in _ANYWHERE] + argv[end:]
+    head = [a for a in argv[:end] if a not in _ANYWHERE]
+    for i, arg in enumerate(head):
+        if arg in _OPTIONAL_VALUE and (i + 1 == len(head) or head[i + 1].startswith("-")):
+            head[i] = arg + "="
+    return [a for a in argv[:end] if a in _ANYWHERE] + head + argv[end:]
 
 
 def main(argv: list[str] | None = None) -> None:
     options = Options()
-    args = _hoist_global_flags(sys.argv[1:] if argv is None else list(argv))
+    args = _normalize(sys.argv[1:] if argv is None else list(argv))
     try:
         result = app(args=args, prog_name="dvlite", standalone_mode=False, obj=options)
     except UsageError as exc:

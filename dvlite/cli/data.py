@@ -14,6 +14,7 @@ from dvlite.ops import checkout as checkout_op
 from dvlite.ops import diff as diff_op
 from dvlite.ops import ls as ls_op
 from dvlite.ops import status as status_op
+from dvlite.ops import sync as sync_op
 
 Targets = Annotated[list[str] | None, typer.Argument(
     help="Tracked paths (default: all).", show_default=False, metavar="TARGET")]
@@ -70,23 +71,35 @@ def _report_stored(ctx: typer.Context, result: add_op.StoreResult, as_json: bool
 def status(
     ctx: typer.Context,
     targets: Targets = None,
+    remote: Annotated[str | None, typer.Option(
+        "--remote", "-r", metavar="[NAME]", show_default=False,
+        help="Also list what is not on this remote (the default one if no NAME).")] = None,
     exit_code: Annotated[bool, typer.Option("--exit-code",
                                             help="Exit 1 when anything differs.")] = False,
     as_json: Json = False,
 ) -> None:
     """Show tracked data that differs from its pointers or is missing from the cache."""
     options = options_of(ctx)
+    unpushed: list[sync_op.RemoteStatusEntry] = []
     with options.repo() as repo, Bar(options, "checking") as bar:
         result = status_op.status(repo, options.paths(targets), progress=bar)
+        if remote is not None:
+            unpushed = sync_op.remote_status(repo, options.paths(targets), remote=remote or None)
     if as_json:
-        emit_json({"changed": result.entries, "checked": result.checked})
+        document: dict[str, object] = {"changed": result.entries, "checked": result.checked}
+        if remote is not None:
+            document["not_on_remote"] = unpushed
+        emit_json(document)
     else:
         _print_status(result)
-        if not result.entries:
-            message(options, f"all {result.checked} tracked paths match their pointers")
+        for entry in unpushed:
+            data(f"{'not on remote:':<14}{entry.path}  ({entry.missing} of {entry.total} objects)")
+        if not result.entries and not unpushed:
+            message(options, f"all {result.checked} tracked paths match their pointers"
+                    + (" and are on the remote" if remote is not None else ""))
     if options.verbose:
         message(options, f"hashed {result.hashed_files} files ({size_text(result.hashed_bytes)})")
-    if exit_code and result.entries:
+    if exit_code and (result.entries or unpushed):
         raise typer.Exit(1)
 
 

@@ -1,11 +1,15 @@
-"""``dvlite init`` and ``dvlite config``."""
+"""``dvlite init``, ``dvlite config`` and ``dvlite remote``: setting a repo up."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Any
 
 from dvlite import config as cfg
 from dvlite.errors import ConfigError
+from dvlite.fsutil import read_toml
+from dvlite.remote import is_secret, redact
 from dvlite.repo import Repo
 
 
@@ -27,6 +31,11 @@ def config_get(repo: Repo, key: str) -> tuple[Any, str | None]:
 
 def config_set(repo: Repo, key: str, raw: str, *, level: str = "project") -> Any:
     value = cfg.parse_value(key, raw)
+    if level == "project" and key.startswith("remote.") and is_secret(key.rsplit(".", 1)[1]):
+        raise ConfigError(
+            f"`{key}` holds a credential, and the project config is committed to git",
+            hint="keep it out of git with `--local` (or `--user`), or use the environment",
+        )
     if key == "core.hash" and value != repo.cache.algorithm and next(repo.cache.iter_oids(), None):
         raise ConfigError(
             f"the cache already holds {repo.cache.algorithm} objects; a repo keeps one hash",
@@ -40,3 +49,66 @@ def config_unset(repo: Repo, key: str, *, level: str = "project") -> None:
     cfg.check_key(key)
     if not cfg.unset_value(repo.config_paths[level], key, private=level == "local"):
         raise ConfigError(f"`{key}` is not set in `{repo.config_paths[level]}`")
+
+
+@dataclass(frozen=True)
+class RemoteInfo:
+    name: str
+    url: str  # passwords masked
+    default: bool
+
+
+def remote_add(repo: Repo, name: str, url: str, *, default: bool = False,
+               level: str = "project", force: bool = False) -> None:
+    if not force and repo.config.get(f"remote.{name}.url"):
+        raise ConfigError(f"remote `{name}` exists already",
+                          hint=f"change it with `dvlite remote modify {name} url URL`")
+    config_set(repo, f"remote.{name}.url", url, level=level)
+    if default:
+        config_set(repo, "core.remote", name, level=level)
+
+
+def remote_list(repo: Repo) -> list[RemoteInfo]:
+    names = sorted({key.split(".")[1] for key in repo.config.values if key.startswith("remote.")})
+    default = repo.config.get("core.remote")
+    return [RemoteInfo(name, redact(str(repo.config.get(f"remote.{name}.url") or "")),
+                       name == default) for name in names]
+
+
+def remote_remove(repo: Repo, name: str) -> None:
+    """Remove the remote from every config file that names it."""
+    _check_remote(repo, name)
+    for level, path in repo.config_paths.items():
+        for key in [k for k in _keys_in(path) if k.startswith(f"remote.{name}.")]:
+            cfg.unset_value(path, key, private=level == "local")
+        if _value_in(path, "core.remote") == name:
+            cfg.unset_value(path, "core.remote", private=level == "local")
+
+
+def remote_default(repo: Repo, name: str, *, level: str = "project") -> None:
+    _check_remote(repo, name)
+    config_set(repo, "core.remote", name, level=level)
+
+
+def remote_modify(repo: Repo, name: str, option: str, raw: str | None, *,
+                  level: str = "project") -> None:
+    _check_remote(repo, name)
+    key = f"remote.{name}.{option}"
+    if raw is None:
+        config_unset(repo, key, level=level)
+    else:
+        config_set(repo, key, raw, level=level)
+
+
+def _check_remote(repo: Repo, name: str) -> None:
+    if not repo.config.get(f"remote.{name}.url"):
+        raise ConfigError(f"remote `{name}` does not exist",
+                          hint="list remotes with `dvlite remote list`")
+
+
+def _keys_in(path: str) -> list[str]:
+    return list(cfg.flatten(read_toml(path))) if os.path.exists(path) else []
+
+
+def _value_in(path: str, key: str) -> Any:
+    return cfg.flatten(read_toml(path)).get(key) if os.path.exists(path) else None

@@ -90,6 +90,25 @@ class ObjectStore:
                 raise
         return stored
 
+    def add_stream(self, stream: BinaryIO, oid: Oid, *, source: str) -> None:
+        """Store bytes read from ``stream`` as ``oid``, hashing them on the way in; on a
+        mismatch nothing is stored and CorruptObjectError names ``source``."""
+        tmp, fd = self._new_tmp()
+        try:
+            with open(fd, "wb") as fdst:
+                stored, _ = hash_stream(stream, self.algorithm, sink=fdst.write)
+            if stored != oid:
+                raise CorruptObjectError(
+                    f"object {oid} from {source} is corrupt (its bytes hash to {stored}); "
+                    "it was not stored",
+                    hint="repair the remote's copy: push it again from a clone that has it",
+                )
+            self._finalize(tmp, oid)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
     def add_bytes(self, data: bytes) -> Oid:
         oid = hash_bytes(data, self.algorithm)
         if self.exists(oid):

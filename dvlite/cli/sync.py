@@ -1,0 +1,180 @@
+"""Commands that talk to remotes: push fetch pull, and the `remote` group."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dvlite.cli.options import options_of
+from dvlite.cli.output import Bar, data, emit_json, message
+from dvlite.errors import TransferError, UsageError
+from dvlite.ops import init as init_op
+from dvlite.ops import sync as sync_op
+
+Targets = Annotated[list[str] | None, typer.Argument(
+    help="Tracked paths, or files inside tracked folders (default: all).", show_default=False,
+    metavar="TARGET")]
+Remote = Annotated[str | None, typer.Option("-r", "--remote", help="Remote name (default: "
+                                            "`core.remote`).", show_default=False)]
+Jobs = Annotated[int | None, typer.Option("-j", "--jobs", min=1, show_default=False,
+                                          help="Parallel transfers (default: per backend).")]
+Revs = Annotated[list[str] | None, typer.Option("--rev", help="Also this git revision.",
+                                                show_default=False)]
+AllBranches = Annotated[bool, typer.Option("--all-branches", help="Also every branch tip.")]
+AllTags = Annotated[bool, typer.Option("--all-tags", help="Also every tag.")]
+AllCommits = Annotated[bool, typer.Option("--all-commits",
+                                          help="Also every commit of every branch and tag.")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+Local = Annotated[bool, typer.Option("--local", help="Write to config.local.toml (not in git).")]
+
+remote_app = typer.Typer(help="Manage remotes.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (push, fetch, pull):
+        app.command()(command)
+    app.add_typer(remote_app, name="remote")
+
+
+def _scope(revs: list[str] | None, all_branches: bool, all_tags: bool,
+           all_commits: bool) -> sync_op.Scope:
+    return sync_op.Scope(revs=tuple(revs or ()), all_branches=all_branches, all_tags=all_tags,
+                         all_commits=all_commits)
+
+
+def push(ctx: typer.Context, targets: Targets = None, remote: Remote = None, jobs: Jobs = None,
+         rev: Revs = None, all_branches: AllBranches = False, all_tags: AllTags = False,
+         all_commits: AllCommits = False, as_json: Json = False) -> None:
+    """Send the objects the remote lacks."""
+    options = options_of(ctx)
+    with options.repo() as repo, Bar(options, "pushing") as bar:
+        result = sync_op.push(repo, options.paths(targets), remote=remote, jobs=jobs,
+                              scope=_scope(rev, all_branches, all_tags, all_commits),
+                              progress=bar)
+    _report(ctx, result, as_json, "pushed")
+    if result.not_in_cache:
+        message(options, "not in the cache, so not pushed: "
+                + ", ".join(f"`{p}`" for p in result.not_in_cache[:10]))
+
+
+def fetch(ctx: typer.Context, targets: Targets = None, remote: Remote = None, jobs: Jobs = None,
+          rev: Revs = None, all_branches: AllBranches = False, all_tags: AllTags = False,
+          all_commits: AllCommits = False, as_json: Json = False) -> None:
+    """Bring the objects the cache lacks, verifying every byte."""
+    options = options_of(ctx)
+    with options.repo() as repo, Bar(options, "fetching") as bar:
+        result = sync_op.fetch(repo, options.paths(targets), remote=remote, jobs=jobs,
+                               scope=_scope(rev, all_branches, all_tags, all_commits),
+                               progress=bar)
+    _report(ctx, result, as_json, "fetched")
+
+
+def pull(ctx: typer.Context, targets: Targets = None, remote: Remote = None, jobs: Jobs = None,
+         rev: Revs = None, all_branches: AllBranches = False, all_tags: AllTags = False,
+         all_commits: AllCommits = False,
+         force: Annotated[bool, typer.Option("--force", "-f",
+                                             help="Overwrite uncached changes.")] = False,
+         as_json: Json = False) -> None:
+    """Fetch, then check out the workspace data."""
+    options = options_of(ctx)
+    with options.repo() as repo, Bar(options, "pulling") as bar:
+        fetched, checked_out = sync_op.pull(
+            repo, options.paths(targets), remote=remote, jobs=jobs, force=force,
+            scope=_scope(rev, all_branches, all_tags, all_commits), progress=bar)
+    if as_json:
+        emit_json({"fetch": fetched, "checkout": checked_out})
+    else:
+        message(options, f"fetched {fetched.transferred} objects; {len(checked_out.written)} "
+                         f"files written, {len(checked_out.removed)} removed")
+    _raise_failures(fetched)
+    if checked_out.missing:
+        raise TransferError(
+            f"{len(checked_out.missing)} path(s) are neither on the remote nor in the cache: "
+            + ", ".join(f"`{p}`" for p in checked_out.missing[:10]), {},
+            hint="push them from a clone that has them",
+        )
+
+
+def _report(ctx: typer.Context, result: sync_op.SyncResult, as_json: bool, verb: str) -> None:
+    if as_json:
+        emit_json(result)
+    else:
+        message(options_of(ctx), f"{result.transferred} {verb}, {result.skipped} already there, "
+                                 f"{len(result.failed)} failed")
+    _raise_failures(result)
+
+
+def _raise_failures(result: sync_op.SyncResult) -> None:
+    if result.failed:
+        oid, why = next(iter(result.failed.items()))
+        raise TransferError(
+            f"{len(result.failed)} object(s) failed to transfer; first {oid}: {why}",
+            {str(oid): why for oid, why in result.failed.items()},
+            hint="run the command again: it retries only what is missing",
+        )
+
+
+@remote_app.command("add")
+def remote_add(ctx: typer.Context,
+               name: Annotated[str, typer.Argument(help="A short name, e.g. storage.")],
+               url: Annotated[str, typer.Argument(help="An fsspec URL or a folder.")],
+               default: Annotated[bool, typer.Option("-d", "--default",
+                                                     help="Make it the default.")] = False,
+               local: Local = False,
+               force: Annotated[bool, typer.Option("-f", "--force",
+                                                   help="Replace one of that name.")] = False,
+               ) -> None:
+    """Add a remote."""
+    with options_of(ctx).repo(strict_config=False) as repo:
+        init_op.remote_add(repo, name, url, default=default, force=force,
+                           level="local" if local else "project")
+
+
+@remote_app.command("list")
+def remote_list(ctx: typer.Context, as_json: Json = False) -> None:
+    """List remotes (default marked with *)."""
+    with options_of(ctx).repo(strict_config=False) as repo:
+        remotes = init_op.remote_list(repo)
+    if as_json:
+        emit_json(remotes)
+        return
+    for r in remotes:
+        data(f"{'*' if r.default else ' '} {r.name}\t{r.url}")
+
+
+@remote_app.command("remove")
+def remote_remove(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
+    """Remove a remote from every config file."""
+    with options_of(ctx).repo(strict_config=False) as repo:
+        init_op.remote_remove(repo, name)
+
+
+@remote_app.command("default")
+def remote_default(ctx: typer.Context,
+                   name: Annotated[str | None, typer.Argument()] = None,
+                   local: Local = False,
+                   unset: Annotated[bool, typer.Option("--unset")] = False) -> None:
+    """Show or set the default remote."""
+    level = "local" if local else "project"
+    with options_of(ctx).repo(strict_config=False) as repo:
+        if unset:
+            init_op.config_unset(repo, "core.remote", level=level)
+        elif name is None:
+            data(str(init_op.config_get(repo, "core.remote")[0]))
+        else:
+            init_op.remote_default(repo, name, level=level)
+
+
+@remote_app.command("modify")
+def remote_modify(ctx: typer.Context,
+                  name: Annotated[str, typer.Argument()],
+                  option: Annotated[str, typer.Argument(help="An fsspec option, or url.")],
+                  value: Annotated[str | None, typer.Argument()] = None,
+                  local: Local = False,
+                  unset: Annotated[bool, typer.Option("--unset")] = False) -> None:
+    """Set or unset one option of a remote."""
+    if (value is None) != unset:
+        raise UsageError("give a VALUE, or --unset without one")
+    with options_of(ctx).repo(strict_config=False) as repo:
+        init_op.remote_modify(repo, name, option, value, level="local" if local else "project")

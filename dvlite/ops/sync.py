@@ -1,0 +1,189 @@
+"""``dvlite push``, ``fetch``, ``pull`` and ``status --remote``: objects between cache and remote.
+
+What moves is decided by targets (tracked paths, or files inside tracked
+folders) over a scope of revisions: the workspace and any git revisions.
+Folder manifests travel after their files, so a remote never lists a folder
+whose files it lacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from dvlite import pointer as pointers
+from dvlite.errors import MissingObjectError, PointerError
+from dvlite.fsutil import NO_PROGRESS, Progress
+from dvlite.ops.checkout import CheckoutResult, checkout
+from dvlite.storage import transfer
+from dvlite.workspace import Target, Tracked, below, manifest_of, resolve_targets, tracked_at
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from dvlite.repo import Repo
+    from dvlite.storage.hashing import Oid
+    from dvlite.storage.remote_store import RemoteStore
+    from dvlite.storage.transfer import TransferResult
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which versions of the targets: the workspace and/or git revisions."""
+
+    workspace: bool = True
+    revs: tuple[str, ...] = ()
+    all_branches: bool = False
+    all_tags: bool = False
+    all_commits: bool = False
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    transferred: int
+    skipped: int  # already there
+    failed: dict[Oid, str]  # oid → why
+    not_in_cache: tuple[str, ...] = ()  # push: paths whose data this cache lacks
+
+    @classmethod
+    def of(cls, result: TransferResult, not_in_cache: Sequence[str] = ()) -> SyncResult:
+        return cls(len(result.transferred), len(result.skipped), dict(result.failed),
+                   tuple(not_in_cache))
+
+
+@dataclass(frozen=True)
+class RemoteStatusEntry:
+    path: str
+    missing: int  # objects of this path the remote lacks
+    total: int
+
+
+def targets_in_scope(repo: Repo, targets: Sequence[str], scope: Scope) -> list[Target]:
+    """The targets (absolute paths; none means all) as tracked at every revision in scope."""
+    found = resolve_targets(repo, targets) if scope.workspace else []
+    rels = [repo.rel(t).removesuffix(pointers.SUFFIX) for t in targets]
+    shas = repo.git.revisions(scope.revs, all_branches=scope.all_branches,
+                              all_tags=scope.all_tags, all_commits=scope.all_commits)
+    for sha in shas:
+        found.extend(_select(tracked_at(repo, sha), rels))
+    unique = {(t.tracked.path, t.tracked.pointer.oid, t.sub): t for t in found}
+    return list(unique.values())
+
+
+def _select(tracked: Sequence[Tracked], rels: Sequence[str]) -> list[Target]:
+    if not rels:
+        return [Target(t) for t in tracked]
+    chosen = []
+    for t in tracked:
+        for rel in rels:
+            if not rel or t.path == rel or t.path.startswith(rel + "/"):
+                chosen.append(Target(t))
+            elif rel.startswith(t.path + "/"):
+                chosen.append(Target(t, rel[len(t.path) + 1:]))
+    return chosen
+
+
+def push(
+    repo: Repo, targets: Sequence[str] = (), *, remote: str | None = None,
+    jobs: int | None = None, scope: Scope = Scope(), progress: Progress = NO_PROGRESS,
+) -> SyncResult:
+    """Send the objects of the targets in scope that the remote lacks."""
+    store = repo.remote(remote)
+    jobs = jobs or store.jobs
+    with repo.lock():
+        needed = objects_needed(repo, targets_in_scope(repo, targets, scope))
+        absent = repo.cache.missing(needed.files)
+        lacking = sorted(set(needed.unreadable) | {needed.paths[oid] for oid in absent})
+        sendable = {oid: size for oid, size in needed.files.items() if oid not in absent}
+        result = transfer.upload(repo.cache, store, sendable, jobs=jobs, progress=progress)
+        # a manifest goes up only when every one of its files is there
+        incomplete = set(result.failed) | absent
+        complete = {oid: 0 for oid, members in needed.manifests.items()
+                    if not members & incomplete}
+        result += transfer.upload(repo.cache, store, complete, jobs=jobs, progress=progress)
+        return SyncResult.of(result, lacking)
+
+
+def fetch(
+    repo: Repo, targets: Sequence[str] = (), *, remote: str | None = None,
+    jobs: int | None = None, scope: Scope = Scope(), progress: Progress = NO_PROGRESS,
+) -> SyncResult:
+    """Bring the objects of the targets in scope that the cache lacks, verifying each."""
+    store = repo.remote(remote)
+    jobs = jobs or store.jobs
+    with repo.lock():
+        return SyncResult.of(_fetch(repo, store, targets_in_scope(repo, targets, scope),
+                                    jobs=jobs, progress=progress))
+
+
+def pull(
+    repo: Repo, targets: Sequence[str] = (), *, remote: str | None = None,
+    jobs: int | None = None, scope: Scope = Scope(), force: bool = False,
+    progress: Progress = NO_PROGRESS,
+) -> tuple[SyncResult, CheckoutResult]:
+    """Fetch, then check out the workspace targets."""
+    fetched = fetch(repo, targets, remote=remote, jobs=jobs, scope=scope, progress=progress)
+    return fetched, checkout(repo, targets, force=force)
+
+
+def _fetch(repo: Repo, store: RemoteStore, chosen: list[Target], *, jobs: int,
+           progress: Progress) -> TransferResult:
+    folders = {t.tracked.pointer.oid: 0 for t in chosen if t.tracked.pointer.kind == "dir"}
+    result = transfer.download(store, repo.cache, folders, jobs=jobs, progress=progress)
+    files = objects_needed(repo, chosen).files
+    return result + transfer.download(store, repo.cache, files, jobs=jobs, progress=progress)
+
+
+@dataclass(frozen=True)
+class NeededObjects:
+    """The objects a set of targets needs."""
+
+    files: dict[Oid, int]  # oid → size
+    manifests: dict[Oid, set[Oid]]  # a whole folder's manifest → its files' oids
+    paths: dict[Oid, str]  # a path each object stands for, for messages
+    unreadable: tuple[str, ...]  # folders whose manifest is not in the cache
+
+
+def objects_needed(repo: Repo, chosen: Sequence[Target]) -> NeededObjects:
+    """A whole folder needs its manifest and files; a file inside a folder only itself."""
+    found = NeededObjects({}, {}, {}, ())
+    unreadable = []
+    for target in chosen:
+        ptr = target.tracked.pointer
+        if ptr.kind == "file":
+            found.files[ptr.oid] = ptr.size
+            found.paths.setdefault(ptr.oid, target.path)
+            continue
+        try:
+            entries = below(manifest_of(repo, ptr).by_path(), target.sub)
+        except (MissingObjectError, PointerError):
+            unreadable.append(target.path)
+            continue
+        for key, entry in entries.items():
+            found.files[entry.oid] = entry.size
+            found.paths.setdefault(entry.oid, f"{target.path}/{key}" if key else target.path)
+        if not target.sub:
+            found.manifests[ptr.oid] = {e.oid for e in entries.values()}
+            found.paths.setdefault(ptr.oid, target.path)
+    return replace(found, unreadable=tuple(unreadable))
+
+
+def remote_status(
+    repo: Repo, targets: Sequence[str] = (), *, remote: str | None = None,
+    jobs: int | None = None,
+) -> list[RemoteStatusEntry]:
+    """For each workspace target, how many of its objects the remote lacks."""
+    store = repo.remote(remote)
+    chosen = resolve_targets(repo, targets)
+    per_target = []
+    for target in chosen:
+        needed = objects_needed(repo, [target])
+        whole = {target.tracked.pointer.oid} if not target.sub else set()
+        per_target.append((target, set(needed.files) | whole))
+    everything = {oid for _, oids in per_target for oid in oids}
+    absent = store.missing(everything, jobs=jobs or store.jobs)
+    return [
+        RemoteStatusEntry(target.path, len(oids & absent), len(oids))
+        for target, oids in per_target
+        if oids & absent
+    ]

@@ -1,0 +1,166 @@
+"""Opening remotes: an fsspec URL plus options becomes a RemoteStore.
+
+This is the one module that knows the storage backends: which extra installs
+each, which options they take for a bounded connect time, which of them write
+objects atomically, and how their exceptions map onto dvlite's. Messages never
+carry secrets: passwords in URLs and secret option values are masked.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+from typing import TYPE_CHECKING, Any
+
+from dvlite.errors import (
+    DvliteError,
+    MissingDependencyError,
+    RemoteAuthError,
+    RemoteError,
+    RemoteUnavailableError,
+)
+from dvlite.storage.remote_store import RemoteStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+CONNECT_TIMEOUT = 10  # seconds: an unreachable remote fails fast, not after minutes
+READ_TIMEOUT = 120
+
+# protocol → pip extra that brings its backend
+EXTRAS = {
+    "s3": "s3", "s3a": "s3", "gs": "gs", "gcs": "gs", "az": "azure", "abfs": "azure",
+    "abfss": "azure", "ssh": "ssh", "sftp": "ssh", "webdav": "webdav", "webdavs": "webdav",
+    "http": "http", "https": "http",
+}
+_ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"}
+_READ_ONLY = {"http", "https"}
+# parallel transfers per protocol when -j is not given
+DEFAULT_JOBS = {"s3": 16, "s3a": 16, "gs": 16, "gcs": 16, "az": 16, "abfs": 16, "abfss": 16,
+                "ssh": 8, "sftp": 8, "webdav": 8, "webdavs": 8, "http": 8, "https": 8}
+_SECRET_WORDS = ("secret", "password", "passphrase", "token", "connection_string",
+                 "account_key", "credential", "session")
+_AUTH_NAMES = ("NoCredentialsError", "PartialCredentialsError", "PermissionDenied",
+               "ClientAuthenticationError", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+               "AccessDenied", "Forbidden", "Unauthorized")
+_UNAVAILABLE_NAMES = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+                      "ConnectionClosedError", "ClientConnectorError", "ServerDisconnectedError",
+                      "ClientOSError", "ServerTimeoutError", "ConnectError", "ReadTimeout",
+                      "ConnectTimeout", "RemoteProtocolError", "ServiceRequestError",
+                      "ServiceResponseError", "ConnectionLost", "DisconnectError",
+                      "ChannelOpenError", "TimeoutError")
+_SERVER_FAULT = re.compile(r"\b(5\d\d|SlowDown|InternalError|ServiceUnavailable|Throttl)")
+_AUTH_TEXT = re.compile(r"\b(401|403)\b|Forbidden|Unauthorized|AccessDenied|InvalidAccessKey")
+_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@/\s]+@", re.I)
+
+
+def protocol_of(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else "file"
+
+
+def is_secret(option: str) -> bool:
+    """Options that hold credentials: kept out of git and never printed."""
+    name = option.lower()
+    return name in ("key", "auth", "password") or any(w in name for w in _SECRET_WORDS)
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` with URL passwords and the given secret values masked."""
+    text = _USERINFO.sub(r"\g<scheme>\g<user>:***@", text)
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def open_remote(name: str, url: str, options: Mapping[str, Any]) -> RemoteStore:
+    """The remote called ``name`` at ``url``, with fsspec ``options`` for its backend (and
+    ``jobs``, its number of parallel transfers)."""
+    protocol = protocol_of(url)
+    options = dict(options)
+    jobs = int(options.pop("jobs", DEFAULT_JOBS.get(protocol, 4)))
+    secrets = tuple(str(v) for k, v in options.items() if is_secret(k) and v)
+    label = f"remote `{name}` ({redact(url, secrets)})"
+    translate = _translator(label, protocol, secrets)
+    try:
+        fs, root = _filesystem(protocol, url, options)
+    except DvliteError:
+        raise
+    except Exception as exc:
+        raise translate(exc) from exc
+    return RemoteStore(fs, root, name=label, translate=translate, jobs=jobs,
+                       atomic_put=protocol in _ATOMIC_PUT, read_only=protocol in _READ_ONLY)
+
+
+def _filesystem(protocol: str, url: str, options: dict[str, Any]) -> tuple[Any, str]:
+    from fsspec.core import url_to_fs  # noqa: PLC0415  (slow import, only for remotes)
+
+    if protocol in ("webdav", "webdavs"):
+        # webdav://host:port/path: the server is the base URL, the path is the store's root
+        scheme = "https" if protocol == "webdavs" else "http"
+        host, _, path = url.split("://", 1)[1].partition("/")
+        user, password = options.pop("user", None), options.pop("password", None)
+        if user is not None:
+            options["auth"] = (user, password or "")
+        options.setdefault("timeout", READ_TIMEOUT)
+        from webdav4.fsspec import WebdavFileSystem  # noqa: PLC0415
+
+        return WebdavFileSystem(f"{scheme}://{host}", **options), "/" + path.strip("/")
+    if protocol in ("s3", "s3a"):
+        config = {"connect_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT,
+                  "retries": {"max_attempts": 2, "mode": "standard"}}
+        options["config_kwargs"] = {**config, **options.get("config_kwargs", {})}
+    elif protocol in ("ssh", "sftp"):
+        options.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    elif protocol in ("az", "abfs", "abfss"):
+        options.setdefault("connection_timeout", CONNECT_TIMEOUT)
+        options.setdefault("read_timeout", READ_TIMEOUT)
+    elif protocol in ("http", "https"):
+        import aiohttp  # noqa: PLC0415
+
+        client = dict(options.get("client_kwargs", {}))
+        client.setdefault("timeout", aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT,
+                                                           sock_read=READ_TIMEOUT))
+        options["client_kwargs"] = client
+        fs, _ = url_to_fs(url, **options)
+        return fs, url.rstrip("/")
+    fs, root = url_to_fs(url, **options)
+    return fs, root
+
+
+def _translator(
+    label: str, protocol: str, secrets: tuple[str, ...]
+) -> Callable[[BaseException], DvliteError]:
+    def translate(exc: BaseException) -> DvliteError:
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        detail = redact(f"{type(exc).__name__}: {exc}".strip(), secrets)
+        if isinstance(exc, ImportError) or "Protocol not known" in str(exc):
+            extra = EXTRAS.get(protocol)
+            return MissingDependencyError(
+                f"{label} needs a storage backend that is not installed ({detail})",
+                hint=f"pip install 'dvlite[{extra}]'" if extra else "check the URL's protocol",
+            )
+        if isinstance(exc, PermissionError) or names & set(_AUTH_NAMES) or _AUTH_TEXT.search(
+            str(exc)
+        ):
+            return RemoteAuthError(
+                f"{label} refused access: {detail}",
+                hint="check the credentials (`dvlite remote modify --local NAME OPTION VALUE`)",
+            )
+        if (
+            isinstance(exc, ConnectionError | TimeoutError)
+            or names & set(_UNAVAILABLE_NAMES)
+            or (isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS)
+            or _SERVER_FAULT.search(str(exc))
+        ):
+            return RemoteUnavailableError(
+                f"{label} cannot be reached or failed: {detail}",
+                hint="check the network and the remote's URL, then run the command again",
+            )
+        return RemoteError(f"{label} failed: {detail}")
+
+    return translate
+
+
+_NETWORK_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT, errno.EHOSTUNREACH,
+                   errno.ENETUNREACH, errno.EPIPE, errno.ECONNABORTED}

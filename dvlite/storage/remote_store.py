@@ -1,0 +1,148 @@
+"""Objects on any fsspec filesystem (a remote), in the cache's 2/30 layout.
+
+Errors from the backend are turned into dvlite errors by the ``translate``
+function the store is given (see ``remote.py``, the one place that knows the
+backends). Uploads are never visible under their final name before they are
+complete: object stores (S3, GCS, Azure) only show an object once its PUT has
+finished, and every other filesystem gets a temp name and a rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+import uuid
+from typing import TYPE_CHECKING, BinaryIO
+
+from dvlite.errors import DvliteError, MissingObjectError, RemoteError
+from dvlite.fsutil import run_parallel
+from dvlite.storage.hashing import Oid, is_oid
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from fsspec import AbstractFileSystem
+
+_EXISTS_UP_TO = 256  # a stat each costs less than listing folders below this many oids
+_PAGE = 1000  # keys an object store returns per listing request
+
+
+class RemoteStore:
+    def __init__(
+        self,
+        fs: AbstractFileSystem,
+        root: str,
+        *,
+        name: str,
+        translate: Callable[[BaseException], DvliteError],
+        atomic_put: bool,
+        read_only: bool = False,
+        jobs: int = 4,
+    ) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/")
+        self.name = name  # "remote `storage` (s3://bucket/dvlite)", for messages
+        self.translate = translate
+        self.atomic_put = atomic_put
+        self.read_only = read_only
+        self.jobs = jobs  # parallel transfers that suit this backend
+        self._made: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"RemoteStore({self.name})"
+
+    def path(self, oid: Oid) -> str:
+        return f"{self.root}/{oid[:2]}/{oid[2:]}"
+
+    @contextlib.contextmanager
+    def errors(self) -> Iterator[None]:
+        """Backend exceptions raised inside become dvlite errors."""
+        try:
+            yield
+        except DvliteError:
+            raise
+        except Exception as exc:
+            raise self.translate(exc) from exc
+
+    def exists(self, oid: Oid) -> bool:
+        with self.errors():
+            return bool(self.fs.exists(self.path(oid)))
+
+    def missing(self, oids: Iterable[Oid], *, jobs: int) -> set[Oid]:
+        """The oids not stored here, asking whichever way takes fewer requests: one existence
+        check per object, or listing the 2-hex folders they fall in."""
+        wanted = sorted(set(oids))
+        if len(wanted) <= _EXISTS_UP_TO:
+            found = run_parallel(self.exists, wanted, jobs)
+            return {oid for oid, there in zip(wanted, found, strict=True) if not there}
+        prefixes = sorted({oid[:2] for oid in wanted})
+        per_prefix = len(self._list(prefixes[0]))  # a sample of how full the folders are
+        if len(prefixes) * max(1, per_prefix // _PAGE) >= len(wanted):
+            found = run_parallel(self.exists, wanted, jobs)
+            return {oid for oid, there in zip(wanted, found, strict=True) if not there}
+        present = {oid for names in run_parallel(self._list, prefixes, jobs) for oid in names}
+        return set(wanted) - present
+
+    def _list(self, prefix: str) -> set[str]:
+        folder = f"{self.root}/{prefix}"
+        with self.errors():
+            self.fs.invalidate_cache(folder)
+            try:
+                names = self.fs.ls(folder, detail=False)
+            except FileNotFoundError:
+                return set()
+        return {prefix + posixpath.basename(n.rstrip("/")) for n in names}
+
+    def iter_oids(self) -> Iterator[Oid]:
+        with self.errors():
+            self.fs.invalidate_cache(self.root)
+            try:
+                paths = self.fs.find(self.root)
+            except FileNotFoundError:
+                return
+        for path in sorted(paths):
+            folder, name = posixpath.split(path.rstrip("/"))
+            candidate = posixpath.basename(folder) + name
+            if len(posixpath.basename(folder)) == 2 and is_oid(candidate):
+                yield Oid(candidate)
+
+    def put_file(self, local_path: str, oid: Oid) -> None:
+        """Upload a verified local object; visible under its name only once complete."""
+        if self.read_only:
+            raise RemoteError(f"{self.name} is read-only", hint="push to another remote")
+        final = self.path(oid)
+        with self.errors():
+            if self.atomic_put:
+                self.fs.put_file(local_path, final)
+                return
+            tmp = posixpath.join(self.root, "tmp", uuid.uuid4().hex)
+            self._makedirs(posixpath.dirname(tmp))
+            self._makedirs(posixpath.dirname(final))
+            self.fs.put_file(local_path, tmp)
+            try:
+                self.fs.mv(tmp, final)
+            except OSError:
+                if not self.fs.exists(final):  # another push got there first: same bytes
+                    raise
+                self.fs.rm_file(tmp)
+
+    def _makedirs(self, folder: str) -> None:
+        if folder not in self._made:
+            self.fs.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
+
+    def open(self, oid: Oid) -> BinaryIO:
+        with self.errors():
+            try:
+                return self.fs.open(self.path(oid), "rb")  # type: ignore[no-any-return]
+            except FileNotFoundError:
+                raise MissingObjectError(
+                    f"object {oid} is not on {self.name}",
+                    hint="push it from a clone that has it, or check the remote's URL",
+                ) from None
+
+    def delete(self, oid: Oid) -> None:
+        if self.read_only:
+            raise RemoteError(f"{self.name} is read-only")
+        with self.errors(), contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self.path(oid))
