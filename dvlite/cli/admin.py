@@ -16,6 +16,7 @@ from dvlite.cli.output import Bar, data, emit_json, message
 from dvlite.errors import CorruptObjectError, UsageError
 from dvlite.ops import fsck as fsck_op
 from dvlite.ops import init as init_op
+from dvlite.remote import is_secret
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -57,6 +58,8 @@ def config(
             init_op.config_unset(repo, key, level=level)
         elif value is None:
             current, _ = init_op.config_get(repo, key)
+            if key.startswith("remote.") and is_secret(key.rsplit(".", 1)[1]):
+                current = "***"  # credentials are never printed
             data(_render(current))
         else:
             init_op.config_set(repo, key, value, level=level)

@@ -1,8 +1,10 @@
 """The dvlite quickstart, run end to end in a throwaway folder.
 
-It makes a git repo, tracks a small dataset with dvlite, changes it, commits
-twice, goes back in history and checks that every byte came back. Run it with
-``python examples/quickstart/run.py`` after installing dvlite.
+It makes a git repo, tracks a small dataset with dvlite, pushes it to a
+folder that plays the team's storage, clones the repo elsewhere and pulls the
+data, changes it, commits twice, goes back in history and checks that every
+byte came back. Run it with ``python examples/quickstart/run.py`` after
+installing dvlite.
 """
 
 from __future__ import annotations
@@ -47,15 +49,18 @@ def check(condition: bool, what: str) -> None:
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="dvlite-quickstart-"))
     try:
-        run(root / "project")
+        run(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run(project: Path) -> None:
+def run(root: Path) -> None:
+    project = root / "project"
     project.mkdir()
     sh("git", "init", "-q", "-b", "main", cwd=project)
     sh("dvlite", "init", cwd=project)
+    # the team's storage: any fsspec URL works (s3://, az://, ssh://...); a folder here
+    sh("dvlite", "remote", "add", "-d", "storage", str(root / "storage"), cwd=project)
 
     images = project / "data" / "images"
     images.mkdir(parents=True)
@@ -67,6 +72,13 @@ def run(project: Path) -> None:
     sh("git", "commit", "-q", "-m", "data v1", cwd=project)
     v1 = fingerprint(project / "data")
     check("/data" in (project / ".gitignore").read_text().split(), "git ignores the data folder")
+    sh("dvlite", "push", cwd=project)
+
+    teammate = root / "teammate"
+    sh("git", "clone", "-q", str(project), str(teammate), cwd=root)
+    check(not (teammate / "data").exists(), "a git clone brings the pointers, not the data")
+    sh("dvlite", "pull", cwd=teammate)
+    check(fingerprint(teammate / "data") == v1, "pull brings every byte to the clone")
 
     (images / "img_000.bin").write_bytes(b"relabelled")
     (images / "img_001.bin").unlink()
@@ -87,6 +99,9 @@ def run(project: Path) -> None:
     sh("dvlite", "checkout", cwd=project)
     check(fingerprint(project / "data") == v2, "returning to main restores v2")
     sh("dvlite", "diff", "HEAD~1", "HEAD", cwd=project)
+    sh("dvlite", "push", cwd=project)
+    status = sh("dvlite", "status", "--remote", cwd=project)
+    check(status == "", "everything is on the remote")
     sh("dvlite", "fsck", cwd=project)
     print("quickstart: all checks passed")
 
