@@ -4,6 +4,8 @@ imported lazily so commands that need no git (status, checkout) start fast."""
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dvlite.errors import GitError
@@ -145,3 +147,61 @@ def _escape_ignore(name: str) -> str:
     """Escape gitignore's special characters so the line matches ``name`` only."""
     escaped = "".join("\\" + c if c in "*?[]\\!#" else c for c in name)
     return escaped[:-1] + "\\ " if escaped.endswith(" ") else escaped
+
+
+def is_git_url(source: str) -> bool:
+    """True for what git reads as a URL (``scheme://…`` or scp-like ``host:path``), False for a
+    local path."""
+    if "://" in source:
+        return True
+    head = source.split("/", 1)[0]
+    return ":" in head and not (len(head) == 2 and head[0].isalpha())  # "c:" is a drive
+
+
+def clone_revision(url: str, rev: str | None, dest: str) -> str:
+    """Make at ``dest`` (a new folder) a bare clone of ``url`` that holds one revision's
+    commits and trees but no file contents, which git fetches when they are read; return the
+    commit sha ``rev`` (default: the remote's HEAD) names.
+
+    A branch or tag name, or no ``rev``, gives a shallow clone of that commit alone; any
+    other revision (a sha, ``main~2``) needs the history to resolve it, still without blobs.
+    Raises GitError when ``url`` is not a readable git repo or ``rev`` is not in it.
+    """
+    shown = url
+    if not is_git_url(url):
+        url = Path(os.path.abspath(url)).as_uri()  # file://, so --depth and --filter apply
+    try:
+        refs = _run_git("ls-remote", "--", url).splitlines()
+    except GitError as exc:
+        raise GitError(f"`{shown}` is not a git repository, or cannot be read ({exc.message})",
+                       hint="check the path or URL, and your access to it") from None
+    names = {line.partition("\t")[2] for line in refs}
+    blobless = ("clone", "--quiet", "--bare", "--filter=blob:none")
+    if rev is None or rev == "HEAD":
+        _run_git(*blobless, "--depth=1", "--", url, dest)
+        wanted = "HEAD"
+    elif f"refs/heads/{rev}" in names or f"refs/tags/{rev}" in names:
+        _run_git(*blobless, "--depth=1", f"--branch={rev}", "--", url, dest)
+        wanted = "HEAD"
+    else:
+        _run_git(*blobless, "--", url, dest)
+        wanted = rev
+    try:
+        return _run_git("-C", dest, "rev-parse", "--verify", "--end-of-options",
+                        f"{wanted}^{{commit}}").strip()
+    except GitError:
+        if wanted == "HEAD":
+            raise GitError(f"`{shown}` has no commits") from None
+        raise GitError(f"unknown git revision `{rev}` in `{shown}`",
+                       hint="give a branch, a tag or a commit of that repo") from None
+
+
+def _run_git(*args: str) -> str:
+    """Run git, returning its stdout; a failure is a GitError quoting git's first fatal line."""
+    proc = subprocess.run(["git", *args], capture_output=True, text=True, check=False,
+                          env=clean_git_env(dict(os.environ)))
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        fatal = [line for line in lines if line.startswith("fatal: ")] or lines[-1:]
+        raise GitError(fatal[0].removeprefix("fatal: ") if fatal else f"git {args[0]} failed")
+    return proc.stdout

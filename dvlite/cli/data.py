@@ -8,13 +8,15 @@ import typer
 
 from dvlite.cli.options import options_of
 from dvlite.cli.output import Bar, data, emit_json, message, size_text
-from dvlite.errors import MissingObjectError
+from dvlite.errors import MissingObjectError, NotARepoError
 from dvlite.ops import add as add_op
 from dvlite.ops import checkout as checkout_op
 from dvlite.ops import diff as diff_op
+from dvlite.ops import get as get_op
 from dvlite.ops import ls as ls_op
 from dvlite.ops import status as status_op
 from dvlite.ops import sync as sync_op
+from dvlite.repo import Repo
 
 Targets = Annotated[list[str] | None, typer.Argument(
     help="Tracked paths (default: all).", show_default=False, metavar="TARGET")]
@@ -24,7 +26,7 @@ Jobs = Annotated[int | None, typer.Option("-j", "--jobs", min=1, help="Parallel 
 
 
 def register(app: typer.Typer) -> None:
-    for command in (add, status, diff, checkout, commit, unprotect, ls):
+    for command in (add, status, diff, checkout, commit, unprotect, ls, get):
         app.command()(command)
 
 
@@ -188,3 +190,47 @@ def ls(
     for e in entries:
         cached = "cached" if e.in_cache else "not-cached"
         data(f"{e.path}\t{e.size}\t{e.oid}\t{cached}")
+
+
+def get(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="A git repo: a path or a URL.", metavar="REPO")],
+    path: Annotated[str, typer.Argument(
+        help="A tracked path in it (or a file inside a tracked folder).", metavar="PATH")],
+    rev: Annotated[str | None, typer.Option(
+        "--rev", help="A branch, tag or commit of REPO (default: its HEAD).",
+        show_default=False)] = None,
+    out: Annotated[str | None, typer.Option(
+        "-o", "--out", help="Where to write it (default: the last part of PATH, here).",
+        show_default=False)] = None,
+    remote: Annotated[str | None, typer.Option(
+        "-r", "--remote", help="A remote of REPO (default: its default remote).",
+        show_default=False)] = None,
+    jobs: Jobs = None,
+    force: Annotated[bool, typer.Option("--force", "-f",
+                                        help="Replace OUT if it exists.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Download tracked data from any git repo, without cloning its data."""
+    options = options_of(ctx)
+    if not get_op.is_url(source):
+        source = options.path(source)
+    target = options.path(out if out is not None else get_op.default_out(path))
+    try:
+        here: Repo | None = options.repo(strict_config=False)
+    except NotARepoError:
+        here = None
+    try:
+        with Bar(options, "downloading") as bar:
+            result = get_op.get(source, path, target, rev=rev, remote=remote, into=here,
+                                force=force, jobs=jobs, progress=bar)
+    finally:
+        if here is not None:
+            here.close()
+    if as_json:
+        emit_json(result)
+        return
+    what = f"{result.files} files, " if result.kind == "dir" else ""
+    message(options, f"got `{result.path}` ({what}{size_text(result.size)}) at "
+                     f"{result.rev[:12]} -> `{result.out}` ({result.downloaded} objects "
+                     f"downloaded, {result.cached} already cached)")

@@ -1,14 +1,16 @@
-"""Commands that talk to remotes: push fetch pull, and the `remote` group."""
+"""Commands that talk to remotes: push fetch pull gc get, and the `remote` group."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
-from dvlite.cli.options import options_of
-from dvlite.cli.output import Bar, data, emit_json, message
-from dvlite.errors import TransferError, UsageError
+from dvlite.cli.options import Options, options_of
+from dvlite.cli.output import Bar, data, emit_json, message, size_text
+from dvlite.errors import TransferError, UnsafeOperationError, UsageError
+from dvlite.ops import gc as gc_op
 from dvlite.ops import init as init_op
 from dvlite.ops import sync as sync_op
 
@@ -32,7 +34,7 @@ remote_app = typer.Typer(help="Manage remotes.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    for command in (push, fetch, pull):
+    for command in (push, fetch, pull, gc):
         app.command()(command)
     app.add_typer(remote_app, name="remote")
 
@@ -178,3 +180,99 @@ def remote_modify(ctx: typer.Context,
         raise UsageError("give a VALUE, or --unset without one")
     with options_of(ctx).repo(strict_config=False) as repo:
         init_op.remote_modify(repo, name, option, value, level="local" if local else "project")
+
+
+def gc(
+    ctx: typer.Context,
+    workspace: Annotated[bool, typer.Option(
+        "--workspace", "-w", help="Keep only what the workspace references.")] = False,
+    rev: Annotated[list[str] | None, typer.Option(
+        "--rev", help="Keep what this revision references too (repeatable).",
+        show_default=False)] = None,
+    all_branches: Annotated[bool, typer.Option(
+        "--all-branches", help="Keep what every branch tip references too.")] = False,
+    all_tags: Annotated[bool, typer.Option(
+        "--all-tags", help="Keep what every tag references too.")] = False,
+    cloud: Annotated[bool, typer.Option(
+        "--cloud", "-c", help="Also delete unreferenced objects from the remote.")] = False,
+    remote: Remote = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Delete without asking.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Only list what would be deleted.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Delete objects that neither the workspace nor any commit of a branch or tag references
+    (`--workspace`, `--rev`, `--all-branches`, `--all-tags`: keep less)."""
+    options = options_of(ctx)
+    if remote is not None and not cloud:
+        raise UsageError("`-r` names the remote for `--cloud`, which is not given")
+    narrowed = workspace or bool(rev) or all_branches or all_tags
+    scope = (sync_op.Scope(revs=tuple(rev or ()), all_branches=all_branches, all_tags=all_tags)
+             if narrowed else gc_op.DEFAULT_SCOPE)
+    result: gc_op.GcResult | None = None
+    with options.repo() as repo:
+        plan = gc_op.plan(repo, scope=scope, cloud=cloud, remote=remote)
+        _summarise_gc(options, plan, listing=dry_run and not as_json)
+        if not dry_run and not plan.empty:
+            if not force:
+                _confirm_gc(plan)
+            with Bar(options, "deleting") as bar:
+                result = gc_op.collect(repo, plan, progress=bar)
+    if as_json:
+        emit_json({"dry_run": dry_run, "plan": plan, "result": result})
+    if result is not None:
+        deleted = (f"deleted {result.cache_deleted} objects ({size_text(result.cache_size)}) "
+                   f"and {result.temp_files_deleted} temp files from the cache")
+        if plan.remote is not None:
+            deleted += (f", {result.remote_deleted} objects ({size_text(result.remote_size)}) "
+                        "from the remote")
+        message(options, deleted)
+        if result.kept:
+            message(options, f"kept {len(result.kept)} objects referenced since the listing")
+
+
+def _summarise_gc(options: Options, plan: gc_op.GcPlan, *, listing: bool) -> None:
+    """What gc found, on stderr; with ``listing``, every object it would delete on stdout."""
+    commits = f" and {plan.revisions} commit(s)" if plan.revisions else ""
+    message(options, f"{plan.referenced} objects referenced by the workspace{commits}")
+    stores = [("cache", plan.cache)] + ([("remote", plan.remote)] if plan.remote else [])
+    for label, store in stores:
+        message(options, f"{store.name}: {len(store.unreferenced)} of {store.listed} objects "
+                         f"unreferenced ({size_text(store.size)})")
+        if listing:
+            for oid, size in store.unreferenced.items():
+                data(f"{label}\t{oid}\t{size}")
+    if plan.temp_files:
+        message(options, f"{len(plan.temp_files)} temp files in the cache are older than an "
+                         f"hour ({size_text(sum(plan.temp_files.values()))})")
+        if listing:
+            for path, size in plan.temp_files.items():
+                data(f"tmp\t{path}\t{size}")
+    if plan.empty:
+        message(options, "nothing to delete")
+
+
+def _confirm_gc(plan: gc_op.GcPlan) -> None:
+    """Ask before deleting; without a terminal to ask on, refuse (never hang on stdin)."""
+    count = len(plan.cache.unreferenced) + len(plan.temp_files)
+    if plan.remote is not None:
+        count += len(plan.remote.unreferenced)
+    hint = "rerun with `--force` to delete without asking, or `--dry-run` to list what it would"
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise UnsafeOperationError(
+            f"not deleting {count} unreferenced objects and files without confirmation, and "
+            "stdin is not a terminal to ask on", hint=hint)
+    if not _ask(f"delete the {count} object(s) and file(s) above?"):
+        raise UnsafeOperationError("nothing deleted", hint=hint)
+
+
+def _ask(question: str) -> bool:
+    """A yes/no question on stderr (default no). Not ``typer.confirm``: it echoes the end of
+    its prompt on stdout, which carries data only."""
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    if not answer:  # end of input: nobody is there to say yes
+        sys.stderr.write("\n")
+        return False
+    return answer.strip().lower() in ("y", "yes")
