@@ -118,13 +118,18 @@ class RemoteStore:
             tmp = posixpath.join(self.root, "tmp", uuid.uuid4().hex)
             self._makedirs(posixpath.dirname(tmp))
             self._makedirs(posixpath.dirname(final))
-            self.fs.put_file(local_path, tmp)
             try:
-                self.fs.mv(tmp, final)
-            except OSError:
-                if not self.fs.exists(final):  # another push got there first: same bytes
-                    raise
-                self.fs.rm_file(tmp)
+                self.fs.put_file(local_path, tmp)
+                try:
+                    self.fs.mv(tmp, final)
+                except OSError:
+                    if not self.fs.exists(final):  # another push got there first: same bytes
+                        raise
+                    self.fs.rm_file(tmp)
+            except BaseException:
+                with contextlib.suppress(Exception):  # a failed upload leaves no temp file
+                    self.fs.rm_file(tmp)
+                raise
 
     def _makedirs(self, folder: str) -> None:
         if folder not in self._made:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from dvlite.errors import DvliteError, RemoteError
 from dvlite.fsutil import NO_PROGRESS, Progress, run_parallel
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from dvlite.storage.hashing import Oid
     from dvlite.storage.odb import ObjectStore
     from dvlite.storage.remote_store import RemoteStore
+
+T = TypeVar("T")
 
 RETRIES = 3  # attempts per object after the first, for transient faults only
 _BACKOFF = 0.25  # seconds before the first retry; doubles each time
@@ -45,7 +47,8 @@ def upload(
     progress: Progress = NO_PROGRESS, retries: int = RETRIES,
 ) -> TransferResult:
     """Copy objects (oid → size) the remote lacks from the cache to it."""
-    todo = remote.missing(sizes, jobs=jobs)
+    # asking the remote what it has meets the same transient faults as the transfers
+    todo = _with_retries(lambda: remote.missing(sizes, jobs=jobs), retries)
     return _run(sizes, todo, lambda oid: remote.put_file(cache.path(oid), oid),
                 jobs=jobs, progress=progress, retries=retries)
 
@@ -89,12 +92,13 @@ def _run(
     )
 
 
-def _with_retries(action: Callable[[], None], retries: int) -> None:
-    for attempt in range(retries + 1):
+def _with_retries(action: Callable[[], T], retries: int) -> T:
+    attempt = 0
+    while True:
         try:
-            action()
-            return
+            return action()
         except RemoteError as exc:
             if not exc.retriable or attempt == retries:
                 raise
         time.sleep(_BACKOFF * 2**attempt * random.uniform(0.5, 1.5))  # noqa: S311
+        attempt += 1
