@@ -50,6 +50,7 @@ sync.register(app)
 admin.register(app)
 
 
+_INTERRUPTED = 130
 _ANYWHERE = frozenset({"-v", "--verbose", "-q", "--quiet"})
 _OPTIONAL_VALUE = frozenset({"--remote"})  # `status --remote [NAME]`
 
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("error: interrupted\n")
-        sys.exit(130)
+        sys.exit(_INTERRUPTED)
     except DvliteError as exc:
         error(exc.message, exc.hint, verbose=options.verbose)
         sys.exit(exc.exit_code)
@@ -89,4 +90,6 @@ def main(argv: list[str] | None = None) -> None:
               None if options.verbose else "rerun with -v for a traceback",
               verbose=options.verbose)
         sys.exit(1)
+    if result == _INTERRUPTED:  # typer turns Ctrl-C inside a command into this exit code
+        sys.stderr.write("error: interrupted\n")
     sys.exit(result if isinstance(result, int) else 0)

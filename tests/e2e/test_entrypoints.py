@@ -295,6 +295,7 @@ def test_ctrl_c_exits_130(git_dir: Path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
+    assert err.strip().endswith("error: interrupted")
     assert_cache_valid(git_dir / ".dvlite" / "cache")
     ok(["add", "many"], git_dir)
     ok(["status", "--exit-code"], git_dir)
