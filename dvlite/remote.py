@@ -50,7 +50,8 @@ _UNAVAILABLE_NAMES = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTim
                       "ServiceResponseError", "ConnectionLost", "DisconnectError",
                       "ChannelOpenError", "TimeoutError")
 _SERVER_FAULT = re.compile(r"\b(5\d\d|SlowDown|InternalError|ServiceUnavailable|Throttl)")
-_AUTH_TEXT = re.compile(r"\b(401|403)\b|Forbidden|Unauthorized|AccessDenied|InvalidAccessKey")
+_AUTH_TEXT = re.compile(r"\b(401|403)\b|Forbidden|Unauthorized|AccessDenied|InvalidAccessKey|"
+                        r"AuthenticationFailed|AuthorizationFailure")
 _USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@/\s]+@", re.I)
 
 
@@ -88,7 +89,10 @@ def open_remote(name: str, url: str, options: Mapping[str, Any]) -> RemoteStore:
         raise
     except Exception as exc:
         raise translate(exc) from exc
-    return RemoteStore(fs, root, name=label, translate=translate, jobs=jobs,
+    # fsspec's HTTP info() reports any failure as FileNotFoundError; its strict exists()
+    # tells a 404 from a refused connection or credentials
+    probe = (lambda path: bool(fs.exists(path, strict=True))) if protocol in _READ_ONLY else None
+    return RemoteStore(fs, root, name=label, translate=translate, jobs=jobs, probe=probe,
                        atomic_put=protocol in _ATOMIC_PUT, read_only=protocol in _READ_ONLY)
 
 
@@ -107,14 +111,24 @@ def _filesystem(protocol: str, url: str, options: dict[str, Any]) -> tuple[Any, 
 
         return WebdavFileSystem(f"{scheme}://{host}", **options), "/" + path.strip("/")
     if protocol in ("s3", "s3a"):
+        # no retry inside botocore: the transfer engine retries objects and s3fs retries
+        # throttling and dropped reads; a third layer would multiply the wait for an
+        # unreachable endpoint (each botocore retry waits up to 1, 2, 4... s)
         config = {"connect_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT,
-                  "retries": {"max_attempts": 2, "mode": "standard"}}
+                  "retries": {"total_max_attempts": 1, "mode": "standard"}}
         options["config_kwargs"] = {**config, **options.get("config_kwargs", {})}
     elif protocol in ("ssh", "sftp"):
         options.setdefault("connect_timeout", CONNECT_TIMEOUT)
+        if str(options.get("known_hosts", "")).lower() == "none":
+            # config values cannot be None: `known_hosts = "none"` turns host key checks off
+            # (asyncssh's known_hosts=None), instead of naming a file called "none"
+            options["known_hosts"] = None
     elif protocol in ("az", "abfs", "abfss"):
         options.setdefault("connection_timeout", CONNECT_TIMEOUT)
         options.setdefault("read_timeout", READ_TIMEOUT)
+        fs, root = url_to_fs(url, **options)
+        _shorten_azure_retries(fs)
+        return fs, root
     elif protocol in ("http", "https"):
         import aiohttp  # noqa: PLC0415
 
@@ -128,6 +142,21 @@ def _filesystem(protocol: str, url: str, options: dict[str, Any]) -> tuple[Any, 
     return fs, root
 
 
+def _shorten_azure_retries(fs: Any) -> None:
+    """The Azure SDK retries a request that failed to connect 3 times, waiting 15, 18 and 24 s
+    (more than a minute before an unreachable remote is reported, per object). adlfs offers no
+    option for it, so its client's retry policy is set here: no retry of a failed connect (the
+    transfer engine retries objects itself), two quick ones of a failed read or a 5xx."""
+    policy = getattr(getattr(getattr(fs, "service_client", None), "_config", None),
+                     "retry_policy", None)
+    if policy is None or not hasattr(policy, "initial_backoff"):
+        return
+    policy.connect_retries = 0
+    policy.total_retries = policy.read_retries = policy.status_retries = 2
+    # the wait before retry n is initial_backoff + increment_base ** n, give or take the jitter
+    policy.initial_backoff, policy.increment_base, policy.random_jitter_range = 0.2, 1.5, 0.2
+
+
 def _translator(
     label: str, protocol: str, secrets: tuple[str, ...]
 ) -> Callable[[BaseException], DvliteError]:
@@ -138,11 +167,12 @@ def _translator(
             extra = EXTRAS.get(protocol)
             return MissingDependencyError(
                 f"{label} needs a storage backend that is not installed ({detail})",
-                hint=f"pip install 'dvlite[{extra}]'" if extra else "check the URL's protocol",
+                hint=f"pip install 'dvlite[{extra}]'" if extra else (
+                    f"check the URL's protocol; if `{protocol}://` is right, `pip install` the "
+                    "fsspec package that provides it"),
             )
-        if isinstance(exc, PermissionError) or names & set(_AUTH_NAMES) or _AUTH_TEXT.search(
-            str(exc)
-        ):
+        if (isinstance(exc, PermissionError) or names & set(_AUTH_NAMES)
+                or _AUTH_TEXT.search(str(exc)) or _status_of(exc) in (401, 403)):
             return RemoteAuthError(
                 f"{label} refused access: {detail}",
                 hint="check the credentials (`dvlite remote modify --local NAME OPTION VALUE`)",
@@ -164,3 +194,12 @@ def _translator(
 
 _NETWORK_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT, errno.EHOSTUNREACH,
                    errno.ENETUNREACH, errno.EPIPE, errno.ECONNABORTED}
+
+
+def _status_of(exc: BaseException) -> int | None:
+    """The HTTP status a backend's exception carries, if any (Azure, WebDAV, aiohttp)."""
+    for name in ("status_code", "status"):
+        value = getattr(exc, name, None)
+        if isinstance(value, int):
+            return value
+    return None

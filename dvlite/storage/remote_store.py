@@ -38,6 +38,7 @@ class RemoteStore:
         atomic_put: bool,
         read_only: bool = False,
         jobs: int = 4,
+        probe: Callable[[str], bool] | None = None,
     ) -> None:
         self.fs = fs
         self.root = root.rstrip("/")
@@ -46,6 +47,7 @@ class RemoteStore:
         self.atomic_put = atomic_put
         self.read_only = read_only
         self.jobs = jobs  # parallel transfers that suit this backend
+        self._probe = probe or self._info_exists  # path → is a file there? (errors raise)
         self._made: set[str] = set()
 
     def __repr__(self) -> str:
@@ -66,7 +68,16 @@ class RemoteStore:
 
     def exists(self, oid: Oid) -> bool:
         with self.errors():
-            return bool(self.fs.exists(self.path(oid)))
+            return self._probe(self.path(oid))
+
+    def _info_exists(self, path: str) -> bool:
+        # not fs.exists: many backends answer False to any error, so an unreachable remote or
+        # refused credentials would look like a remote that lacks every object
+        try:
+            self.fs.info(path)
+        except FileNotFoundError:
+            return False
+        return True
 
     def missing(self, oids: Iterable[Oid], *, jobs: int) -> set[Oid]:
         """The oids not stored here, asking whichever way takes fewer requests: one existence
@@ -141,6 +152,8 @@ class RemoteStore:
             try:
                 return self.fs.open(self.path(oid), "rb")  # type: ignore[no-any-return]
             except FileNotFoundError:
+                if self._probe(self.path(oid)):  # some backends say "not found" for any failure
+                    raise
                 raise MissingObjectError(
                     f"object {oid} is not on {self.name}",
                     hint="push it from a clone that has it, or check the remote's URL",
