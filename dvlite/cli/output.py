@@ -9,6 +9,8 @@ import traceback
 from dataclasses import asdict, is_dataclass
 from typing import TYPE_CHECKING, Any
 
+from dvlite.remote import redact
+
 if TYPE_CHECKING:
     from rich.progress import Progress
 
@@ -42,8 +44,8 @@ def message(options: Options, text: str) -> None:
 
 
 def error(text: str, hint: str | None, *, verbose: bool) -> None:
-    if verbose:
-        traceback.print_exc(file=sys.stderr)
+    if verbose:  # a backend's own message may carry a URL with its password
+        sys.stderr.write(redact(traceback.format_exc()))
     sys.stderr.write(f"error: {text}\n")
     if hint:
         sys.stderr.write(f"\nhint: {hint}\n")

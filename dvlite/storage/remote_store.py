@@ -83,16 +83,16 @@ class RemoteStore:
         """The oids not stored here, asking whichever way takes fewer requests: one existence
         check per object, or listing the 2-hex folders they fall in."""
         wanted = sorted(set(oids))
-        if len(wanted) <= _EXISTS_UP_TO:
-            found = run_parallel(self.exists, wanted, jobs)
-            return {oid for oid, there in zip(wanted, found, strict=True) if not there}
         prefixes = sorted({oid[:2] for oid in wanted})
-        per_prefix = len(self._list(prefixes[0]))  # a sample of how full the folders are
-        if len(prefixes) * max(1, per_prefix // _PAGE) >= len(wanted):
+        sample = self._list(prefixes[0]) if len(wanted) > _EXISTS_UP_TO else set()
+        if len(wanted) <= _EXISTS_UP_TO or len(prefixes) * max(1, len(sample) // _PAGE) >= len(
+            wanted
+        ):
             found = run_parallel(self.exists, wanted, jobs)
             return {oid for oid, there in zip(wanted, found, strict=True) if not there}
-        present = {oid for names in run_parallel(self._list, prefixes, jobs) for oid in names}
-        return set(wanted) - present
+        # the sample folder (a sample of how full they are) is listed already
+        listed = run_parallel(self._list, prefixes[1:], jobs)
+        return set(wanted) - sample - {oid for names in listed for oid in names}
 
     def _list(self, prefix: str) -> set[str]:
         folder = f"{self.root}/{prefix}"
@@ -148,9 +148,10 @@ class RemoteStore:
             self._made.add(folder)
 
     def open(self, oid: Oid) -> BinaryIO:
+        """A stream of the object's bytes whose read errors are dvlite errors too."""
         with self.errors():
             try:
-                return self.fs.open(self.path(oid), "rb")  # type: ignore[no-any-return]
+                return _Reader(self.fs.open(self.path(oid), "rb"), self)  # type: ignore[return-value]
             except FileNotFoundError:
                 if self._probe(self.path(oid)):  # some backends say "not found" for any failure
                     raise
@@ -164,3 +165,25 @@ class RemoteStore:
             raise RemoteError(f"{self.name} is read-only")
         with self.errors(), contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self.path(oid))
+
+
+class _Reader:
+    """A remote file whose failures while reading are translated like every other call."""
+
+    def __init__(self, f: BinaryIO, store: RemoteStore) -> None:
+        self._f = f
+        self._store = store
+
+    def read(self, size: int = -1) -> bytes:
+        with self._store.errors():
+            return self._f.read(size)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a half-read remote file must not mask
+            self._f.close()
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

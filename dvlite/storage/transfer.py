@@ -61,7 +61,7 @@ def download(
     todo = cache.missing(sizes)
 
     def fetch(oid: Oid) -> None:
-        with remote.open(oid) as stream, remote.errors():
+        with remote.open(oid) as stream:  # read errors are the remote's, write errors ours
             cache.add_stream(stream, oid, source=remote.name)
 
     return _run(sizes, todo, fetch, jobs=jobs, progress=progress, retries=retries)
