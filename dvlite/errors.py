@@ -19,7 +19,10 @@ next step helps) and an exit code; anything else is a bug.
     │   ├── RemoteUnavailableError  cannot reach it, it timed out, or it answered with a fault
     │   └── MissingDependencyError  the fsspec backend for its URL is not installed
     ├── TransferError           some objects failed to transfer; ``failed`` maps oid → reason
-    └── GitError                a git command or revision failed
+    ├── GitError                a git command or revision failed
+    └── PipelineError           dvlite.toml, dvlite.lock or a params file is invalid
+        ├── PipelineGraphError  stages form a cycle, share or overlap outs, or write a tracked path
+        └── StageFailedError    a stage's command failed
 """
 
 from __future__ import annotations
@@ -102,4 +105,16 @@ class TransferError(DvliteError):
 
 
 class GitError(DvliteError):
+    pass
+
+
+class PipelineError(DvliteError):
+    pass
+
+
+class PipelineGraphError(PipelineError):
+    pass
+
+
+class StageFailedError(PipelineError):
     pass
