@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from tests.remote.faulty import FaultyRemote
+
 settings.register_profile("ci", max_examples=50, deadline=None)
 settings.register_profile("slow", max_examples=500, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
@@ -58,3 +60,20 @@ def tmp_repo(git_dir: Path) -> Iterator[TmpRepo]:
         yield repo
     finally:
         repo.close()
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transfers retry without waiting, so fault tests stay fast."""
+    from dvlite.storage import transfer
+
+    monkeypatch.setattr(transfer, "_BACKOFF", 0.0)
+
+
+@pytest.fixture
+def faulty(tmp_path: Path) -> Iterator[FaultyRemote]:
+    """A fault-injecting remote (tests/remote/faulty.py) over an empty folder."""
+    from tests.remote.faulty import faulty_remote
+
+    with faulty_remote(tmp_path / "remote") as remote:
+        yield remote

@@ -26,20 +26,11 @@ from tests.helpers import TmpRepo
 from tests.remote.faulty import FaultyRemote, faulty_remote
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
 
     from dvlite.repo import Repo
 
 
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transfer, "_BACKOFF", 0.0)
-
-
-@pytest.fixture
-def faulty(tmp_path: Path) -> Iterator[FaultyRemote]:
-    with faulty_remote(tmp_path / "remote") as remote:
-        yield remote
+pytestmark = pytest.mark.usefixtures("no_backoff")  # fixtures in tests/conftest.py
 
 
 @pytest.fixture

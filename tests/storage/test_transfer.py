@@ -23,7 +23,7 @@ from dvlite.storage.odb import ObjectStore
 from tests.remote.faulty import FaultyRemote, faulty_remote
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
     from dvlite.storage.hashing import Oid
     from dvlite.storage.remote_store import RemoteStore
@@ -31,15 +31,7 @@ if TYPE_CHECKING:
 BACKOFF = transfer._BACKOFF
 
 
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transfer, "_BACKOFF", 0.0)
-
-
-@pytest.fixture
-def faulty(tmp_path: Path) -> Iterator[FaultyRemote]:
-    with faulty_remote(tmp_path / "remote") as remote:
-        yield remote
+pytestmark = pytest.mark.usefixtures("no_backoff")  # fixtures in tests/conftest.py
 
 
 @pytest.fixture
