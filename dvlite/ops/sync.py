@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from dvlite import pointer as pointers
-from dvlite.errors import MissingObjectError, PointerError
+from dvlite.errors import MissingObjectError, PointerError, RemoteError
 from dvlite.fsutil import NO_PROGRESS, Progress
 from dvlite.ops.checkout import CheckoutResult, checkout
 from dvlite.storage import transfer
@@ -89,6 +89,8 @@ def push(
 ) -> SyncResult:
     """Send the objects of the targets in scope that the remote lacks."""
     store = repo.remote(remote)
+    if store.read_only:
+        raise RemoteError(f"{store.name} is read-only", hint="push to another remote (`-r NAME`)")
     jobs = jobs or store.jobs
     with repo.lock():
         needed = objects_needed(repo, targets_in_scope(repo, targets, scope))
