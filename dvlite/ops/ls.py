@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dvlite.errors import MissingObjectError, PathError
+from dvlite.errors import CorruptObjectError, MissingObjectError, PathError, PointerError
 from dvlite.workspace import Tracked, below, find_tracked, pointer_entries, tracked_at
 
 if TYPE_CHECKING:
@@ -31,14 +31,27 @@ def ls(repo: Repo, path: str = "", *, rev: str | None = None) -> list[LsEntry]:
         if path == t.path or path.startswith(t.path + "/"):
             return _inside(repo, t, path[len(t.path) + 1:])
     found = [
-        LsEntry(t.path, t.pointer.kind, t.pointer.size, t.pointer.oid,
-                repo.cache.exists(t.pointer.oid), t.pointer.files)
+        LsEntry(t.path, t.pointer.kind, t.pointer.size, t.pointer.oid, _cached(repo, t),
+                t.pointer.files)
         for t in tracked
         if not path or t.path.startswith(path + "/")
     ]
     if path and not found:
         raise PathError(f"no tracked data at `{path}`" + (f" in `{rev}`" if rev else ""))
     return found
+
+
+def _cached(repo: Repo, tracked: Tracked) -> bool:
+    """Whether the cache holds all of it: a folder's manifest and every one of its files."""
+    if not repo.cache.exists(tracked.pointer.oid):
+        return False
+    if tracked.pointer.kind == "file":
+        return True
+    try:
+        files = pointer_entries(repo, tracked.pointer)
+    except (MissingObjectError, PointerError, CorruptObjectError):
+        return False
+    return not repo.cache.missing(e.oid for e in files.values())
 
 
 def _inside(repo: Repo, tracked: Tracked, sub: str) -> list[LsEntry]:
