@@ -15,7 +15,7 @@ import typer
 # typer 0.29 ships its own copy of click; its exception classes live here.
 from typer._click.exceptions import ClickException, UsageError
 
-from dvlite.cli import admin, data, sync
+from dvlite.cli import admin, data, pipeline, sync
 from dvlite.cli.options import Options
 from dvlite.cli.output import error
 from dvlite.errors import DvliteError
@@ -48,6 +48,7 @@ def _global_options(
 data.register(app)
 sync.register(app)
 admin.register(app)
+pipeline.register(app)
 
 
 _INTERRUPTED = 130

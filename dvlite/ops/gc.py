@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from dvlite.errors import CorruptObjectError, MissingObjectError
 from dvlite.fsutil import NO_PROGRESS, Progress, is_within, run_parallel
 from dvlite.ops.sync import Scope, objects_needed, targets_in_scope
+from dvlite.pipeline import lockfile
 from dvlite.storage.hashing import Oid, is_oid
 from dvlite.storage.manifest import Manifest
 from dvlite.workspace import resolve_targets
@@ -167,7 +168,43 @@ def referenced(repo: Repo, scope: Scope, store: RemoteStore | None = None) -> tu
                  "from the remote",
         )
     refs.update(_linked_from_workspace(repo, workspace))
+    refs.update(_stage_outs(repo, revisions))
     return refs, len(revisions)
+
+
+_MANIFEST_START = b'{"dvlite-manifest":'
+
+
+def _stage_outs(repo: Repo, revisions: Sequence[str]) -> set[Oid]:
+    """Outputs that `dvlite.lock` records, in the workspace and at each revision: a folder
+    output brings its file list and the files in it."""
+    algorithm = repo.cache.algorithm
+    locks = [lockfile.load(repo.abs(lockfile.FILENAME), algorithm=algorithm)]
+    for sha in revisions:
+        data = repo.git.read_at(sha, lockfile.FILENAME)
+        if data is not None:
+            locks.append(lockfile.decode(data, source=f"{sha[:12]}:{lockfile.FILENAME}",
+                                         algorithm=algorithm))
+    found: set[Oid] = set()
+    for lock in locks:
+        for stage in lock.stages.values():
+            for oid, _ in stage.outs.values():
+                found.add(oid)
+                found.update(_folder_files(repo, oid))
+    return found
+
+
+def _folder_files(repo: Repo, oid: Oid) -> set[Oid]:
+    """The files of a folder output, when ``oid`` is a cached manifest (read its start only)."""
+    try:
+        with repo.cache.open(oid) as f:
+            if f.read(len(_MANIFEST_START)) != _MANIFEST_START:
+                return set()
+    except MissingObjectError:
+        return set()
+    data = repo.cache.read_verified(oid)
+    manifest = Manifest.from_bytes(data, source=oid, algorithm=repo.cache.algorithm)
+    return {e.oid for e in manifest.entries}
 
 
 def _remote_manifest(repo: Repo, store: RemoteStore, ptr: Pointer) -> Manifest | None:

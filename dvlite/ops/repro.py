@@ -1,0 +1,240 @@
+"""``dvlite repro`` and ``dvlite dag``: run the pipeline's stages whose inputs or outs changed.
+
+Each stage is checked against ``dvlite.lock`` (cmd, deps' oids, params, outs'
+oids), run when anything differs, and its lock entry written right after it
+succeeds, one stage at a time, so an interrupted run keeps what it finished.
+A stage's cached outs are stored like ``add`` stores data and ignored in git.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from dvlite import scm
+from dvlite.errors import PipelineError, StageFailedError
+from dvlite.pipeline import dag as dags
+from dvlite.pipeline import lockfile as lockfiles
+from dvlite.pipeline import stage as stages_mod
+from dvlite.pipeline.dag import overlaps
+from dvlite.pipeline.lockfile import Lockfile, StageLock, changed
+from dvlite.pipeline.params import read_params
+from dvlite.workspace import find_tracked, scan
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from dvlite.pipeline.stage import Stage
+    from dvlite.repo import Repo
+    from dvlite.storage.hashing import Oid
+
+_STDERR_FD = 2
+
+Action = Literal["ran", "skipped", "would run"]
+
+
+@dataclass(frozen=True)
+class StageReport:
+    name: str
+    action: Action
+    reasons: tuple[str, ...]  # why it ran (or would); empty when skipped
+
+
+@dataclass(frozen=True)
+class ReproResult:
+    stages: tuple[StageReport, ...]
+    dry_run: bool
+
+    @property
+    def ran(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.stages if s.action == "ran")
+
+
+@dataclass(frozen=True)
+class DagNode:
+    name: str
+    upstream: tuple[str, ...]  # stages whose outs this stage depends on, sorted
+
+
+# Called once per stage, before it runs (or is skipped): lets the CLI speak while it works.
+Notify = Callable[[StageReport], None]
+
+
+def _load_stages(repo: Repo) -> dict[str, Stage]:
+    path = repo.abs(stages_mod.FILENAME)
+    if not os.path.isfile(path):
+        raise PipelineError(
+            f"no pipeline: `{stages_mod.FILENAME}` does not exist at the repo root",
+            hint=f"write the stages in `{stages_mod.FILENAME}` as [stages.<name>] tables",
+        )
+    return stages_mod.load_stages(path)
+
+
+def _tracked_paths(repo: Repo) -> list[str]:
+    return [t.path for t in find_tracked(repo)]
+
+
+def dag(repo: Repo) -> tuple[DagNode, ...]:
+    """The stages in run order, each with its upstream stages."""
+    stages = _load_stages(repo)
+    graph = dags.build(stages, tracked=_tracked_paths(repo))
+    return tuple(
+        DagNode(name, tuple(sorted(graph.upstream[name]))) for name in dags.topological(graph)
+    )
+
+
+def repro(
+    repo: Repo,
+    targets: Sequence[str] = (),
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    notify: Notify | None = None,
+    output_to_stderr: bool = False,
+) -> ReproResult:
+    """Run ``targets`` (stage names; none means all) and their upstream stages where needed.
+
+    Stages inherit stdout and stderr; ``output_to_stderr`` sends their stdout to stderr too
+    (for ``--json``, whose document owns stdout).
+    """
+    with repo.lock():
+        stages = _load_stages(repo)
+        lock_path = repo.abs(lockfiles.FILENAME)
+        lock = lockfiles.load(lock_path, algorithm=repo.cache.algorithm)
+        names = dags.order(stages, list(targets) or None, tracked=_tracked_paths(repo))
+        reports: list[StageReport] = []
+        would_run: set[str] = set()
+        for i, name in enumerate(names):
+            stage = stages[name]
+            produced_earlier = [p for n in names[:i] for p in stages[n].out_paths]
+            dep_oids = _hash_deps(repo, stage, produced_earlier, allow_missing=dry_run)
+            params = read_params(repo.abs(stage.wdir), stage.params)
+            stage_lock = lock.stages.get(name)
+            reasons = list(changed(stage, stage_lock, dep_oids, params))
+            if stage_lock is not None:
+                reasons.extend(_out_reasons(repo, stage, stage_lock))
+            if dry_run:
+                ups = sorted(u for u in names[:i] if u in would_run and _feeds(stages[u], stage))
+                reasons.extend(f"upstream stage `{u}` would run" for u in ups)
+            if force and not reasons:
+                reasons.append("forced")
+            if not reasons:
+                report = StageReport(name, "skipped", ())
+            elif dry_run:
+                report = StageReport(name, "would run", tuple(reasons))
+                would_run.add(name)
+            else:
+                report = StageReport(name, "ran", tuple(reasons))
+            if notify is not None:
+                notify(report)
+            reports.append(report)
+            if report.action == "ran":
+                lock = _run(repo, stage, dep_oids, params, lock=lock, lock_path=lock_path,
+                            output_to_stderr=output_to_stderr)
+        return ReproResult(tuple(reports), dry_run)
+
+
+def _feeds(upstream: Stage, stage: Stage) -> bool:
+    return any(overlaps(d, o) for d in stage.dep_paths for o in upstream.out_paths)
+
+
+def _hash_deps(
+    repo: Repo, stage: Stage, produced_earlier: Sequence[str], *, allow_missing: bool
+) -> dict[str, Oid]:
+    """Current oid of each dep, keyed as written in the stage. A missing dep is an error,
+    except in a dry run when an earlier stage of this run would produce it."""
+    oids: dict[str, Oid] = {}
+    for dep in stage.deps:
+        rel = stage.in_repo(dep)
+        oid = scan(repo, rel).state.oid
+        if oid is None:
+            if allow_missing and any(overlaps(rel, p) for p in produced_earlier):
+                continue  # changed() reports it as changed
+            raise PipelineError(
+                f"stage `{stage.name}`: dep `{rel}` does not exist",
+                hint="create it, or add a stage that writes it as an out",
+            )
+        oids[dep] = oid
+    return oids
+
+
+def _out_reasons(repo: Repo, stage: Stage, lock: StageLock) -> list[str]:
+    reasons = []
+    written = [o.path for o in stage.outs] + list(stage.metrics)
+    for path in written:
+        oid = scan(repo, stage.in_repo(path)).state.oid
+        if oid is None:
+            reasons.append(f"out `{path}` missing")
+        elif path not in lock.outs:
+            reasons.append(f"out `{path}` added")
+        elif lock.outs[path][0] != oid:
+            reasons.append(f"out `{path}` changed")
+    reasons.extend(f"out `{p}` removed" for p in sorted(set(lock.outs) - set(written)))
+    return reasons
+
+
+def _run(
+    repo: Repo,
+    stage: Stage,
+    dep_oids: Mapping[str, Oid],
+    params: Mapping[str, Any],
+    *,
+    lock: Lockfile,
+    lock_path: str,
+    output_to_stderr: bool,
+) -> Lockfile:
+    """Run one stage, store its outs and write its lock entry; return the new lock."""
+    cwd = repo.abs(stage.wdir)
+    stdout = _STDERR_FD if output_to_stderr else None
+    try:
+        if isinstance(stage.cmd, str):
+            proc = subprocess.run(stage.cmd, shell=True, cwd=cwd, stdout=stdout,  # noqa: S602
+                                  check=False)
+        else:
+            proc = subprocess.run(list(stage.cmd), cwd=cwd, stdout=stdout, check=False)
+    except OSError as exc:
+        raise StageFailedError(
+            f"stage `{stage.name}` could not start: {exc}", hint="check the stage's `cmd`"
+        ) from exc
+    if proc.returncode != 0:
+        raise StageFailedError(
+            f"stage `{stage.name}` failed: its command exited with code {proc.returncode}",
+            hint="fix the stage and run `dvlite repro` again; its lock entry is unchanged",
+        )
+    after = _hash_deps(repo, stage, (), allow_missing=False)
+    for dep in stage.deps:
+        if after.get(dep) != dep_oids.get(dep):
+            raise PipelineError(
+                f"stage `{stage.name}`: dep `{stage.in_repo(dep)}` changed while the stage ran",
+                hint="a stage must not write its own deps; make it an out instead, then run "
+                "`dvlite repro` again",
+            )
+    if read_params(repo.abs(stage.wdir), stage.params) != params:
+        raise PipelineError(
+            f"stage `{stage.name}`: its params changed while the stage ran",
+            hint="run `dvlite repro` again once the params file is settled",
+        )
+    outs: dict[str, tuple[Oid, int]] = {}
+    entries = [(o.path, o.cache) for o in stage.outs] + [(m, False) for m in stage.metrics]
+    for path, _ in entries:
+        rel = stage.in_repo(path)
+        if not os.path.lexists(repo.abs(rel)):
+            raise PipelineError(
+                f"stage `{stage.name}` ran but did not write its out `{rel}`",
+                hint="make the command write it, or remove it from the stage's outs",
+            )
+    for path, cache in entries:
+        rel = stage.in_repo(path)
+        state = scan(repo, rel, store=repo.cache if cache else None).state
+        if state.oid is None:
+            raise PipelineError(f"stage `{stage.name}`: out `{rel}` vanished while being stored")
+        outs[path] = (state.oid, state.size)
+        if cache:
+            folder, _, name = rel.rpartition("/")
+            scm.add_ignore(repo.abs(folder), name)
+    new = lock.with_stage(stage.name, StageLock(stage.cmd, dict(dep_oids), dict(params), outs))
+    lockfiles.dump(lock_path, new)
+    return new
