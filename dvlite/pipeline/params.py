@@ -58,8 +58,7 @@ class ParamRef:
 
 def load_file(path: str) -> dict[str, Any]:
     """Parse a params file by its suffix; every problem is a PipelineError naming the file."""
-    suffix = os.path.splitext(path)[1]
-    if suffix not in SUFFIXES:
+    if os.path.splitext(path)[1] not in SUFFIXES:
         raise PipelineError(f"params file `{path}` is not .toml, .json, .yaml or .yml")
     try:
         with open(path, "rb") as f:
@@ -70,33 +69,44 @@ def load_file(path: str) -> dict[str, Any]:
         ) from None
     except IsADirectoryError:
         raise PipelineError(f"params file `{path}` is a folder") from None
+    return parse_document(raw, path, where=f"params file `{path}`")
+
+
+def parse_document(raw: bytes, path: str, *, where: str) -> dict[str, Any]:
+    """A TOML, YAML or JSON table (by ``path``'s suffix; JSON for any other), from bytes;
+    errors are one line saying ``cannot parse {where}: ...``."""
+    suffix = os.path.splitext(path)[1].lower()
     try:
         text = raw.decode("utf-8")
         if suffix == ".toml":
             doc: object = tomllib.loads(text)
-        elif suffix == ".json":
-            doc = json.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            doc = _load_yaml(text, where)
         else:
-            doc = _load_yaml(path, text)
+            doc = json.loads(text)
     except (UnicodeDecodeError, ValueError) as exc:  # TOMLDecodeError, JSONDecodeError
-        raise PipelineError(f"cannot parse params file `{path}`: {exc}") from exc
+        raise PipelineError(f"cannot parse {where}: {_one_line(exc)}") from exc
     if not isinstance(doc, dict):
-        raise PipelineError(f"params file `{path}` must hold a table of keys at the top")
+        raise PipelineError(f"{where} must hold a table of keys at the top")
     return doc
 
 
-def _load_yaml(path: str, text: str) -> object:
+def _load_yaml(text: str, where: str) -> object:
     try:
         yaml: Any = importlib.import_module("yaml")
     except ImportError:
         raise PipelineError(
-            f"cannot read params file `{path}`: YAML needs PyYAML, which is not installed",
-            hint="`pip install pyyaml`, or use a .toml or .json params file",
+            f"cannot read {where}: YAML needs PyYAML, which is not installed",
+            hint="`pip install pyyaml`, or use a .toml or .json file",
         ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise PipelineError(f"cannot parse params file `{path}`: {exc}") from exc
+        raise PipelineError(f"cannot parse {where}: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def lookup(doc: Mapping[str, Any], key: str, *, source: str) -> Any:
