@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dvlite.errors import PipelineError
 from dvlite.pipeline import stage as stages_mod
-from dvlite.pipeline.params import parse_document
+from dvlite.pipeline.params import find, parse_document
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -122,7 +122,7 @@ class _Side:
             if path not in docs:
                 docs[path] = self.document(path, "params")
             doc = docs[path]
-            found = _find(doc, key) if doc is not None else _MISSING
+            found = find(doc, key, _MISSING) if doc is not None else _MISSING
             if isinstance(found, dict):
                 values.update({(path, k): v for k, v in _flatten(found, key).items()})
             elif found is not _MISSING:
@@ -200,25 +200,6 @@ def _delta(old: Any, new: Any) -> int | float | None:
 
 
 _MISSING = object()
-
-
-def _find(doc: dict[str, Any], key: str) -> Any:
-    """The value at dotted ``key`` (the longest run of parts that is a key wins, as in
-    ``params.lookup``), or _MISSING."""
-    parts = key.split(".")
-    node: Any = doc
-    i = 0
-    while i < len(parts):
-        if not isinstance(node, dict):
-            return _MISSING
-        for j in range(len(parts), i, -1):
-            name = ".".join(parts[i:j])
-            if name in node:
-                node, i = node[name], j
-                break
-        else:
-            return _MISSING
-    return node
 
 
 def _flatten(node: dict[str, Any], prefix: str) -> dict[str, Any]:

@@ -115,26 +115,41 @@ def lookup(doc: Mapping[str, Any], key: str, *, source: str) -> Any:
     A key that itself holds dots (``"a.b" = 1``) is found too: at each level the
     longest matching run of parts wins.
     """
+    node, found = _walk(doc, key)
+    if found < len(key.split(".")):
+        if not isinstance(node, dict):
+            done = ".".join(key.split(".")[:found])
+            raise PipelineError(f"params file `{source}`: `{done}` is not a table, so it has no "
+                                f"key `{key}`")
+        raise PipelineError(
+            f"params file `{source}` has no key `{key}`",
+            hint="add it to the file, or remove it from the stage's `params`",
+        )
+    _check_value(node, source, key)
+    return node
+
+
+def find(doc: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    """The value at dotted ``key`` as ``lookup`` finds it, or ``default`` when absent."""
+    node, found = _walk(doc, key)
+    return node if found == len(key.split(".")) else default
+
+
+def _walk(doc: Mapping[str, Any], key: str) -> tuple[Any, int]:
+    """Follow ``key``'s parts down the tables, the longest run that is a key first; return
+    the node reached and how many parts led there."""
     parts = key.split(".")
     node: Any = doc
     i = 0
-    while i < len(parts):
-        if not isinstance(node, dict):
-            done = ".".join(parts[:i])
-            raise PipelineError(f"params file `{source}`: `{done}` is not a table, so it has no "
-                                f"key `{key}`")
+    while i < len(parts) and isinstance(node, dict):
         for j in range(len(parts), i, -1):
             name = ".".join(parts[i:j])
             if name in node:
                 node, i = node[name], j
                 break
         else:
-            raise PipelineError(
-                f"params file `{source}` has no key `{key}`",
-                hint="add it to the file, or remove it from the stage's `params`",
-            )
-    _check_value(node, source, key)
-    return node
+            break
+    return node, i
 
 
 def _check_value(value: object, source: str, key: str) -> None:
