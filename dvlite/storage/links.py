@@ -81,9 +81,11 @@ def _link(strategy: str, src: str, tmp: str, executable: bool) -> None:
 
 
 def _replace(tmp: str, dest: str) -> None:
-    if os.path.isdir(dest) and not os.path.islink(dest):
-        shutil.rmtree(dest)  # a file replaces a folder of the same name
-    os.replace(tmp, dest)
+    try:
+        os.replace(tmp, dest)
+    except IsADirectoryError:  # a file replaces a folder of the same name (rare: no stat first)
+        shutil.rmtree(dest)
+        os.replace(tmp, dest)
 
 
 def is_linked(path: str) -> bool:
