@@ -188,9 +188,9 @@ def _stage_outs(repo: Repo, revisions: Sequence[str]) -> set[Oid]:
     found: set[Oid] = set()
     for lock in locks:
         for stage in lock.stages.values():
-            for oid, _ in stage.outs.values():
-                found.add(oid)
-                found.update(_folder_files(repo, oid))
+            for out in stage.outs.values():
+                found.add(out.oid)
+                found.update(_folder_files(repo, out.oid))
     return found
 
 

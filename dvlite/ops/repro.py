@@ -20,7 +20,7 @@ from dvlite.pipeline import dag as dags
 from dvlite.pipeline import lockfile as lockfiles
 from dvlite.pipeline import stage as stages_mod
 from dvlite.pipeline.dag import overlaps
-from dvlite.pipeline.lockfile import Lockfile, StageLock, changed
+from dvlite.pipeline.lockfile import Environment, Lockfile, OutLock, StageLock, changed
 from dvlite.pipeline.params import read_params
 from dvlite.workspace import find_tracked, scan
 
@@ -105,6 +105,7 @@ def repro(
         lock_path = repo.abs(lockfiles.FILENAME)
         lock = lockfiles.load(lock_path, algorithm=repo.cache.algorithm)
         names = dags.order(stages, list(targets) or None, tracked=_tracked_paths(repo))
+        env = Environment.current(repo.root, repo.cache.algorithm)
         reports: list[StageReport] = []
         would_run: set[str] = set()
         for i, name in enumerate(names):
@@ -132,7 +133,7 @@ def repro(
                 notify(report)
             reports.append(report)
             if report.action == "ran":
-                lock = _run(repo, stage, dep_oids, params, lock=lock, lock_path=lock_path,
+                lock = _run(repo, stage, dep_oids, params, env, lock=lock, lock_path=lock_path,
                             output_to_stderr=output_to_stderr)
         return ReproResult(tuple(reports), dry_run)
 
@@ -170,7 +171,7 @@ def _out_reasons(repo: Repo, stage: Stage, lock: StageLock) -> list[str]:
             reasons.append(f"out `{path}` missing")
         elif path not in lock.outs:
             reasons.append(f"out `{path}` added")
-        elif lock.outs[path][0] != oid:
+        elif lock.outs[path].oid != oid:
             reasons.append(f"out `{path}` changed")
     reasons.extend(f"out `{p}` removed" for p in sorted(set(lock.outs) - set(written)))
     return reasons
@@ -181,6 +182,7 @@ def _run(
     stage: Stage,
     dep_oids: Mapping[str, Oid],
     params: Mapping[str, Any],
+    env: Environment,
     *,
     lock: Lockfile,
     lock_path: str,
@@ -217,7 +219,7 @@ def _run(
             f"stage `{stage.name}`: its params changed while the stage ran",
             hint="run `dvlite repro` again once the params file is settled",
         )
-    outs: dict[str, tuple[Oid, int]] = {}
+    outs: dict[str, OutLock] = {}
     entries = [(o.path, o.cache) for o in stage.outs] + [(m, False) for m in stage.metrics]
     for path, _ in entries:
         rel = stage.in_repo(path)
@@ -231,10 +233,12 @@ def _run(
         state = scan(repo, rel, store=repo.cache if cache else None).state
         if state.oid is None:
             raise PipelineError(f"stage `{stage.name}`: out `{rel}` vanished while being stored")
-        outs[path] = (state.oid, state.size)
+        files = len(state.manifest.entries) if state.manifest is not None else None
+        outs[path] = OutLock(state.oid, state.size, state.kind or "file", files, cache)
         if cache:
             folder, _, name = rel.rpartition("/")
             scm.add_ignore(repo.abs(folder), name)
-    new = lock.with_stage(stage.name, StageLock(stage.cmd, dict(dep_oids), dict(params), outs))
+    entry = StageLock(stage.cmd, dict(dep_oids), dict(params), outs, stage.wdir, env)
+    new = lock.with_stage(stage.name, entry)
     lockfiles.dump(lock_path, new)
     return new

@@ -9,28 +9,45 @@
         { path = "data/prepared", oid = "…" },
     ]
     outs = [
-        { path = "model.pkl", oid = "…", size = 1234 },
+        { path = "model.pkl", oid = "…", size = 1234, kind = "file" },
+        { path = "features", oid = "…", size = 5678, kind = "dir", files = 12 },
+        { path = "metrics.json", oid = "…", size = 40, kind = "file", cache = false },
     ]
 
     [stages.train.params]
     "train.lr" = 0.1
 
+    [stages.train.env]
+    python = "3.12.3"
+    platform = "linux-x86_64"
+
+    [stages.train.env.files]
+    "uv.lock" = "…"
+
 Stages, deps, outs and params are sorted; paths and params keys are as written in
-the stage (relative to its wdir). Decoding is strict and names the file.
+the stage (relative to its ``wdir``, recorded when it is not the repo root). An out
+records its kind (a folder's oid is its manifest's) and, for metrics and
+``cache = false`` outs, that the cache does not hold it: with that, a lock alone says
+which objects a commit's pipeline outputs need, like pointers do for added data.
+``env`` is what the stage ran with; it never makes a stage rerun, but a rebuild of an
+old commit reports where it differs. Decoding is strict and names the file.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import math
+import os
+import platform
 import tomllib
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import tomli_w
 
 from dvlite.errors import PipelineError
 from dvlite.fsutil import atomic_write
-from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, is_oid
+from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, hash_file, is_oid
 from dvlite.storage.manifest import is_safe_relative_path
 
 if TYPE_CHECKING:
@@ -41,7 +58,70 @@ if TYPE_CHECKING:
 FILENAME = "dvlite.lock"
 VERSION = 1
 HEADER = "# dvlite lock: written by `dvlite repro`; commit it with dvlite.toml\n"
-_STAGE_KEYS = ("cmd", "deps", "outs", "params")
+_STAGE_KEYS = ("cmd", "wdir", "deps", "outs", "params", "env")
+
+Kind = Literal["file", "dir"]
+# Files that pin a project's Python dependencies, besides requirements*.txt
+_DEPENDENCY_LOCKS = frozenset({"uv.lock", "poetry.lock", "Pipfile.lock", "pdm.lock", "pylock.toml",
+                               "conda-lock.yml", "environment.yml"})
+
+
+@dataclass(frozen=True)
+class OutLock:
+    oid: Oid  # a folder's: the oid of its manifest
+    size: int
+    kind: Kind = "file"
+    files: int | None = None  # folders only
+    cache: bool = True  # False: metrics and `cache = false` outs, which stay out of the cache
+
+    def to_toml(self, path: str) -> dict[str, Any]:
+        doc: dict[str, Any] = {"path": path, "oid": self.oid, "size": self.size,
+                               "kind": self.kind}
+        if self.kind == "dir":
+            doc["files"] = self.files
+        if not self.cache:
+            doc["cache"] = False
+        return doc
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What a stage ran with: the interpreter, the platform, and the project's dependency
+    lock files (path -> oid)."""
+
+    python: str
+    platform: str
+    files: Mapping[str, Oid] = field(default_factory=dict)
+
+    @classmethod
+    def current(cls, root: str, algorithm: str) -> Environment:
+        """This interpreter and platform, and the dependency lock files at ``root``."""
+        names = sorted(
+            name for name in os.listdir(root)
+            if name in _DEPENDENCY_LOCKS or fnmatch.fnmatchcase(name, "requirements*.txt")
+        )
+        files = {name: hash_file(os.path.join(root, name), algorithm) for name in names
+                 if os.path.isfile(os.path.join(root, name))}
+        machine = f"{platform.system()}-{platform.machine()}".lower()
+        return cls(platform.python_version(), machine, files)
+
+    def differences(self, other: Environment) -> list[str]:
+        """What differs from ``other``, one phrase each (empty: the same)."""
+        found = [f"{what} {mine} (was {theirs})" for what, mine, theirs in (
+            ("python", self.python, other.python), ("platform", self.platform, other.platform),
+        ) if mine != theirs]
+        for name in sorted(set(self.files) | set(other.files)):
+            mine, theirs = self.files.get(name), other.files.get(name)
+            if mine != theirs:
+                change = "added" if theirs is None else "removed" if mine is None else "changed"
+                found.append(f"`{name}` {change}")
+        return found
+
+    def to_toml(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"python": self.python, "platform": self.platform}
+        if self.files:
+            doc["files"] = {p: self.files[p] for p in sorted(self.files)}
+        return doc
 
 
 @dataclass(frozen=True)
@@ -49,16 +129,24 @@ class StageLock:
     cmd: str | tuple[str, ...]
     deps: Mapping[str, Oid] = field(default_factory=dict)  # path -> oid
     params: Mapping[str, Any] = field(default_factory=dict)  # ParamRef.spec -> value
-    outs: Mapping[str, tuple[Oid, int]] = field(default_factory=dict)  # path -> (oid, size)
+    outs: Mapping[str, OutLock] = field(default_factory=dict)  # path -> what it held
+    wdir: str = "."
+    env: Environment | None = None
 
     def to_toml(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"cmd": list(self.cmd) if isinstance(self.cmd, tuple) else self.cmd}
+        if self.wdir != ".":
+            doc["wdir"] = self.wdir
         doc["deps"] = [{"path": p, "oid": self.deps[p]} for p in sorted(self.deps)]
-        doc["outs"] = [
-            {"path": p, "oid": self.outs[p][0], "size": self.outs[p][1]} for p in sorted(self.outs)
-        ]
+        doc["outs"] = [self.outs[p].to_toml(p) for p in sorted(self.outs)]
         doc["params"] = _sorted_tables(dict(self.params))
+        if self.env is not None:
+            doc["env"] = self.env.to_toml()
         return doc
+
+    def in_repo(self, path: str) -> str:
+        """A dep or out path of this entry, relative to the repo root."""
+        return path if self.wdir == "." else f"{self.wdir}/{path}"
 
 
 @dataclass(frozen=True)
@@ -125,27 +213,58 @@ def _stage(body: object, where: str, algorithm: str) -> StageLock:
         cmd = tuple(cmd)
     elif not isinstance(cmd, str) or not cmd:
         raise PipelineError(f"{where} has no valid `cmd`")
+    wdir = body.get("wdir", ".")
+    if not isinstance(wdir, str) or not (wdir == "." or is_safe_relative_path(wdir)):
+        raise PipelineError(f"{where} has an unsafe `wdir` {wdir!r}")
     deps: dict[str, Oid] = {}
-    for path, item in _entries(body, "deps", ("path", "oid"), where):
-        if not is_oid(item["oid"], algorithm):
-            raise PipelineError(f"{where}: dep `{path}` has a malformed oid {item['oid']!r}")
-        deps[path] = Oid(item["oid"])
-    outs: dict[str, tuple[Oid, int]] = {}
-    for path, item in _entries(body, "outs", ("path", "oid", "size"), where):
-        oid, size = item["oid"], item["size"]
-        if not is_oid(oid, algorithm):
-            raise PipelineError(f"{where}: out `{path}` has a malformed oid {oid!r}")
-        if type(size) is not int or size < 0:
-            raise PipelineError(f"{where}: out `{path}` has a bad size {size!r}")
-        outs[path] = (Oid(oid), size)
+    for path, item in _entries(body, "deps", ("path", "oid"), (), where):
+        deps[path] = _oid(item["oid"], algorithm, f"{where}: dep `{path}`")
+    outs = {path: _out(item, algorithm, f"{where}: out `{path}`")
+            for path, item in _entries(body, "outs", ("path", "oid", "size", "kind"),
+                                       ("files", "cache"), where)}
     params = body.get("params", {})
     if not isinstance(params, dict):
         raise PipelineError(f"{where}: `params` must be a table")
-    return StageLock(cmd, deps, params, outs)
+    env = _environment(body["env"], algorithm, where) if "env" in body else None
+    return StageLock(cmd, deps, params, outs, wdir, env)
+
+
+def _oid(value: object, algorithm: str, where: str) -> Oid:
+    if not is_oid(value, algorithm):
+        raise PipelineError(f"{where} has a malformed oid {value!r}")
+    return Oid(str(value))
+
+
+def _out(item: dict[str, Any], algorithm: str, where: str) -> OutLock:
+    oid = _oid(item["oid"], algorithm, where)
+    size, kind, files, cache = item["size"], item["kind"], item.get("files"), item.get("cache")
+    if type(size) is not int or size < 0:
+        raise PipelineError(f"{where} has a bad size {size!r}")
+    if kind not in ("file", "dir"):
+        raise PipelineError(f"{where} has an unknown kind {kind!r}")
+    if (kind == "dir") != (type(files) is int and files >= 0):
+        raise PipelineError(f"{where}: `files` is a folder's file count, and only a folder's")
+    if cache not in (None, False):
+        raise PipelineError(f"{where}: `cache` is only ever written as false")
+    return OutLock(oid, size, kind, files, cache is None)
+
+
+def _environment(value: object, algorithm: str, where: str) -> Environment:
+    if not isinstance(value, dict) or set(value) - {"python", "platform", "files"}:
+        raise PipelineError(f"{where}: `env` must be a table of python, platform and files")
+    python, platform, files = value.get("python"), value.get("platform"), value.get("files", {})
+    if not isinstance(python, str) or not isinstance(platform, str):
+        raise PipelineError(f"{where}: `env` needs `python` and `platform` strings")
+    if not isinstance(files, dict) or not all(is_safe_relative_path(p) for p in files):
+        raise PipelineError(f"{where}: `env.files` must map safe paths to oids")
+    return Environment(python, platform, {
+        p: _oid(oid, algorithm, f"{where}: env file `{p}`") for p, oid in files.items()
+    })
 
 
 def _entries(
-    body: dict[str, Any], key: str, fields: tuple[str, ...], where: str
+    body: dict[str, Any], key: str, fields: tuple[str, ...], optional: tuple[str, ...],
+    where: str,
 ) -> list[tuple[str, dict[str, Any]]]:
     items = body.get(key, [])
     if not isinstance(items, list):
@@ -153,9 +272,10 @@ def _entries(
     result: list[tuple[str, dict[str, Any]]] = []
     seen: set[str] = set()
     for item in items:
-        if not isinstance(item, dict) or set(item) != set(fields):
+        if not isinstance(item, dict) or not set(fields) <= set(item) <= {*fields, *optional}:
+            also = f" (and optionally {', '.join(optional)})" if optional else ""
             raise PipelineError(
-                f"{where}: each of `{key}` must be a table of exactly {', '.join(fields)}"
+                f"{where}: each of `{key}` must be a table of {', '.join(fields)}{also}"
             )
         path = item["path"]
         if not isinstance(path, str) or not is_safe_relative_path(path):
@@ -198,6 +318,8 @@ def changed(
         return (*reasons, "no lock entry: never run")
     if lock.cmd != stage.cmd:
         reasons.append("cmd changed")
+    if lock.wdir != stage.wdir:
+        reasons.append("wdir changed")
     for path in sorted(set(stage.deps) | set(lock.deps)):
         if path not in lock.deps:
             reasons.append(f"dep `{path}` added")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import shlex
 import sys
 import tomllib
@@ -96,7 +97,7 @@ def test_first_run_runs_all_and_locks_out_hashes(pipe: TmpRepo) -> None:
     assert doc["version"] == 1
     prep = doc["stages"]["prepare"]
     assert prep["outs"] == [{"path": "data/prepared.txt", "oid": xxh(prepared),
-                             "size": len(prepared)}]
+                             "size": len(prepared), "kind": "file"}]
     assert {d["path"]: d["oid"] for d in prep["deps"]} == {
         "data/raw.txt": xxh(b"hello\n"),
         "prepare.py": xxh(PREPARE.encode()),
@@ -107,6 +108,8 @@ def test_first_run_runs_all_and_locks_out_hashes(pipe: TmpRepo) -> None:
         "model.bin": xxh(model), "metrics.json": xxh(metrics)}
     assert train["params"] == {"train": {"epochs": 3, "lr": 0.1}}
     assert train["cmd"] == [PY, "train.py"]
+    assert [o.get("cache", True) for o in train["outs"]] == [False, True]  # metrics.json first
+    assert train["env"]["python"] == platform.python_version()
 
 
 def test_outs_are_cached_and_ignored_metrics_stay_in_git(pipe: TmpRepo) -> None:

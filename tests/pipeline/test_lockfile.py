@@ -15,7 +15,9 @@ from dvlite.errors import PipelineError
 from dvlite.pipeline.lockfile import (
     FILENAME,
     HEADER,
+    Environment,
     Lockfile,
+    OutLock,
     StageLock,
     changed,
     decode,
@@ -43,9 +45,20 @@ deps = [
     {{ path = "data/raw", oid = "{OID1}" }},
     {{ path = "prepare.py", oid = "{OID2}" }},
 ]
-outs = [
-    {{ path = "data/prepared", oid = "{OID3}", size = 10 }},
-]
+
+[[stages.prepare.outs]]
+path = "data/prepared"
+oid = "{OID3}"
+size = 10
+kind = "dir"
+files = 2
+
+[[stages.prepare.outs]]
+path = "metrics.json"
+oid = "{OID1}"
+size = 3
+kind = "file"
+cache = false
 
 [stages.prepare.params]
 "prepare.split" = 0.2
@@ -78,7 +91,8 @@ def sample() -> Lockfile:
             "python prepare.py",
             deps={"prepare.py": OID2, "data/raw": OID1},
             params={"prepare.split": 0.2},
-            outs={"data/prepared": (OID3, 10)},
+            outs={"data/prepared": OutLock(OID3, 10, "dir", 2),
+                  "metrics.json": OutLock(OID1, 3, cache=False)},
         ),
     })
 
@@ -142,7 +156,7 @@ GOOD_STAGE = f'cmd = "x"\ndeps = [{{path = "a", oid = "{OID1}"}}]\n'
         ("version = 1\n[stages.s]\ncmd = [1]\n", r"no valid `cmd`"),
         ('version = 1\n[stages.s]\ncmd = "x"\ndeps = {}\n', r"`deps` must be a list of tables"),
         ('version = 1\n[stages.s]\ncmd = "x"\ndeps = [{path = "a"}]\n',
-         r"each of `deps` must be a table of exactly path, oid"),
+         r"each of `deps` must be a table of path, oid$"),
         ('version = 1\n[stages.s]\ncmd = "x"\ndeps = [{path = "a", oid = "zz"}]\n',
          r"stage `s`: dep `a` has a malformed oid 'zz'"),
         (f'version = 1\n[stages.s]\ncmd = "x"\ndeps = [{{path = "../a", oid = "{OID1}"}}]\n',
@@ -152,11 +166,28 @@ GOOD_STAGE = f'cmd = "x"\ndeps = [{{path = "a", oid = "{OID1}"}}]\n'
         (f'version = 1\n[stages.s]\ncmd = "x"\ndeps = [{{path = "a", oid = "{OID1}"}}, '
          f'{{path = "a", oid = "{OID2}"}}]\n', r"`deps` lists `a` twice"),
         (f'version = 1\n[stages.s]\ncmd = "x"\nouts = [{{path = "a", oid = "{OID1}"}}]\n',
-         r"each of `outs` must be a table of exactly path, oid, size"),
+         r"each of `outs` must be a table of path, oid, size, kind \(and optionally files, "
+         r"cache\)"),
         (f'version = 1\n[stages.s]\ncmd = "x"\nouts = [{{path = "a", oid = "{OID1}", '
-         'size = -1}]\n', r"out `a` has a bad size -1"),
-        ('version = 1\n[stages.s]\ncmd = "x"\nouts = [{path = "a", oid = "q", size = 1}]\n',
-         r"out `a` has a malformed oid"),
+         'size = -1, kind = "file"}]\n', r"out `a` has a bad size -1"),
+        ('version = 1\n[stages.s]\ncmd = "x"\nouts = [{path = "a", oid = "q", size = 1, '
+         'kind = "file"}]\n', r"out `a` has a malformed oid"),
+        (f'version = 1\n[stages.s]\ncmd = "x"\nouts = [{{path = "a", oid = "{OID1}", '
+         'size = 1, kind = "link"}]\n', r"out `a` has an unknown kind 'link'"),
+        (f'version = 1\n[stages.s]\ncmd = "x"\nouts = [{{path = "a", oid = "{OID1}", '
+         'size = 1, kind = "dir"}]\n', r"out `a`: `files` is a folder's file count"),
+        (f'version = 1\n[stages.s]\ncmd = "x"\nouts = [{{path = "a", oid = "{OID1}", '
+         'size = 1, kind = "file", files = 1}]\n', r"out `a`: `files` is a folder's"),
+        (f'version = 1\n[stages.s]\ncmd = "x"\nouts = [{{path = "a", oid = "{OID1}", '
+         'size = 1, kind = "file", cache = true}]\n', r"`cache` is only ever written as false"),
+        ('version = 1\n[stages.s]\ncmd = "x"\nwdir = "../up"\n', r"unsafe `wdir` '\.\./up'"),
+        ('version = 1\n[stages.s]\ncmd = "x"\nenv = 1\n', r"`env` must be a table"),
+        ('version = 1\n[stages.s]\ncmd = "x"\nenv = {python = "3"}\n',
+         r"`env` needs `python` and `platform` strings"),
+        ('version = 1\n[stages.s]\ncmd = "x"\nenv = {python = "3", platform = "p", '
+         'files = {"/etc/x" = "1"}}\n', r"`env.files` must map safe paths to oids"),
+        ('version = 1\n[stages.s]\ncmd = "x"\nenv = {python = "3", platform = "p", '
+         'files = {"uv.lock" = "1"}}\n', r"env file `uv.lock` has a malformed oid"),
         ('version = 1\n[stages.s]\ncmd = "x"\nparams = 1\n', r"`params` must be a table"),
     ],
 )
@@ -196,13 +227,23 @@ values: st.SearchStrategy[Any] = st.recursive(
                                                                   max_size=3),
     max_leaves=6,
 )
+out_locks = st.one_of(
+    st.builds(OutLock, oids, st.integers(0, 2**40), st.just("file"), st.none(), st.booleans()),
+    st.builds(OutLock, oids, st.integers(0, 2**40), st.just("dir"), st.integers(0, 10**6),
+              st.booleans()),
+)
+environments = st.none() | st.builds(
+    Environment, st.text(max_size=6), st.text(max_size=6), st.dictionaries(paths, oids, max_size=2)
+)
 stage_locks = st.builds(
     StageLock,
     cmd=st.text(min_size=1, max_size=8) | st.lists(st.text(max_size=4), min_size=1,
                                                     max_size=3).map(tuple),
     deps=st.dictionaries(paths, oids, max_size=3),
     params=st.dictionaries(st.text(min_size=1, max_size=6), values, max_size=3),
-    outs=st.dictionaries(paths, st.tuples(oids, st.integers(0, 2**40)), max_size=3),
+    outs=st.dictionaries(paths, out_locks, max_size=3),
+    wdir=st.just(".") | paths,
+    env=environments,
 )
 lockfiles = st.builds(Lockfile, st.dictionaries(st.text(min_size=1, max_size=6), stage_locks,
                                                 max_size=3))
@@ -217,7 +258,7 @@ def test_round_trip_and_canonical_bytes(lock: Lockfile) -> None:
     # the same content inserted in another order gives the same bytes
     shuffled = Lockfile({
         name: StageLock(s.cmd, dict(reversed(list(s.deps.items()))), _reverse(s.params),
-                        dict(reversed(list(s.outs.items()))))
+                        dict(reversed(list(s.outs.items()))), s.wdir, s.env)
         for name, s in reversed(list(lock.stages.items()))
     })
     assert shuffled.encode() == data
@@ -240,7 +281,7 @@ LOCK = StageLock(
     "python train.py",
     deps={"train.py": OID1, "data": OID2},
     params={"train.lr": 0.1, "p.json:seed": 1},
-    outs={"model.pkl": (OID3, 5)},
+    outs={"model.pkl": OutLock(OID3, 5)},
 )
 DEPS = {"train.py": OID1, "data": OID2}
 PARAMS: dict[str, Any] = {"train.lr": 0.1, "p.json:seed": 1}
@@ -270,6 +311,30 @@ def test_cmd_changed_including_string_versus_list() -> None:
                    PARAMS) == ("cmd changed",)
     assert changed(Stage(**{**_fields(STAGE), "cmd": ("python", "train.py")}), LOCK, DEPS,
                    PARAMS) == ("cmd changed",)
+
+
+def test_wdir_changed() -> None:
+    assert changed(Stage(**{**_fields(STAGE), "wdir": "sub"}), LOCK, DEPS, PARAMS) == (
+        "wdir changed",
+    )
+
+
+def test_environment_is_recorded_and_compared(tmp_path: Path) -> None:
+    (tmp_path / "uv.lock").write_text("a")
+    (tmp_path / "requirements-dev.txt").write_text("b")
+    (tmp_path / "other.lock").write_text("c")
+    env = Environment.current(str(tmp_path), "xxh128")
+    assert sorted(env.files) == ["requirements-dev.txt", "uv.lock"]
+    assert env.python.count(".") == 2
+    assert env.differences(env) == []
+    (tmp_path / "uv.lock").write_text("changed")
+    (tmp_path / "requirements-dev.txt").unlink()
+    (tmp_path / "poetry.lock").write_text("d")
+    old = Environment("3.0.1", "plan9-mips", env.files)
+    assert Environment.current(str(tmp_path), "xxh128").differences(old) == [
+        f"python {env.python} (was 3.0.1)", f"platform {env.platform} (was plan9-mips)",
+        "`poetry.lock` added", "`requirements-dev.txt` removed", "`uv.lock` changed",
+    ]
 
 
 def test_dep_changed_added_removed() -> None:
