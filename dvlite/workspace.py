@@ -1,7 +1,9 @@
 """What is tracked, and what the workspace holds at each tracked path.
 
-Tracked data is found through its ``.dvl`` pointers, in the work tree or at a
-git revision. ``scan`` reads a tracked path's current content with one stat
+Tracked data is found through its ``.dvl`` pointers and through the cached outputs
+that ``dvlite.lock`` records for pipeline stages, in the work tree or at a git
+revision; a stage output is handed around as a pointer too, so every command treats
+both alike. ``scan`` reads a tracked path's current content with one stat
 per file and hashes only files the stat index cannot vouch for; given an
 object store it also stores those files, hashing as it copies.
 """
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 from dvlite import pointer as pointers
 from dvlite.errors import MissingObjectError, PathError
 from dvlite.fsutil import NO_PROGRESS, FileStat, Progress, run_parallel, stat_file, walk_files
+from dvlite.pipeline import lockfile as lockfiles
 from dvlite.repo import DVLITE_DIR, Repo
 from dvlite.storage.hashing import Oid, hash_file
 from dvlite.storage.manifest import Entry, Manifest, ManifestDiff, diff
@@ -23,15 +26,22 @@ from dvlite.storage.stat_index import StatIndex
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    from dvlite.pipeline.lockfile import Lockfile
     from dvlite.pointer import Kind, Pointer
     from dvlite.storage.odb import ObjectStore
 
 
 @dataclass(frozen=True)
 class Tracked:
-    pointer_file: str  # repo-relative POSIX paths
+    pointer_file: str  # repo-relative POSIX paths; `dvlite.lock` for a stage output
     path: str
     pointer: Pointer
+    stage: str | None = None  # the stage whose output this is
+
+    @property
+    def source(self) -> str:
+        """Where it is recorded, for messages."""
+        return f"stage `{self.stage}` in {self.pointer_file}" if self.stage else self.pointer_file
 
 
 @dataclass(frozen=True)
@@ -82,10 +92,32 @@ def load_tracked(repo: Repo, pointer_file: str) -> Tracked:
     return _tracked(pointer_file, pointers.load(repo.abs(pointer_file), repo.cache.algorithm))
 
 
-def find_tracked(repo: Repo, under: str = "") -> list[Tracked]:
-    """Every pointer in the work tree at or below ``under``, sorted by data path."""
+def find_tracked(repo: Repo, under: str = "", *, outs: bool = True) -> list[Tracked]:
+    """Every pointer in the work tree at or below ``under`` and, with ``outs``, every cached
+    stage output the workspace's lock records there; sorted by data path."""
     found = [load_tracked(repo, p) for p in _pointer_files(repo.abs(under), under)]
+    if outs:
+        found.extend(workspace_outs(repo, under))
     return sorted(found, key=lambda t: t.path)
+
+
+def workspace_outs(repo: Repo, under: str = "") -> list[Tracked]:
+    """The cached stage outputs the workspace's lock records at or below ``under``."""
+    lock = lockfiles.load(repo.abs(lockfiles.FILENAME), algorithm=repo.cache.algorithm)
+    return stage_outs(lock, under)
+
+
+def stage_outs(lock: Lockfile, under: str = "") -> list[Tracked]:
+    """The cached outputs ``lock`` records at or below ``under``, as tracked data."""
+    found = []
+    for name, stage in lock.stages.items():
+        for path, out in stage.outs.items():
+            rel = stage.in_repo(path)
+            if out.cache and (not under or rel == under or rel.startswith(under + "/")):
+                ptr = pointers.Pointer(rel.rpartition("/")[2], out.oid, out.size, out.kind,
+                                       out.files)
+                found.append(Tracked(lockfiles.FILENAME, rel, ptr, name))
+    return found
 
 
 def _pointer_files(abs_dir: str, rel_dir: str) -> Iterator[str]:
@@ -107,13 +139,19 @@ def _pointer_files(abs_dir: str, rel_dir: str) -> Iterator[str]:
             yield from _pointer_files(entry.path, rel)
 
 
-def tracked_at(repo: Repo, rev: str, under: str = "") -> list[Tracked]:
-    """Every pointer committed at ``rev`` at or below ``under``."""
+def tracked_at(repo: Repo, rev: str, under: str = "", *, outs: bool = True) -> list[Tracked]:
+    """Every pointer committed at ``rev`` at or below ``under`` and, with ``outs``, every
+    cached stage output that ``rev``'s lock records there."""
+    algorithm = repo.cache.algorithm
     found = [
-        _tracked(path, pointers.decode(data, source=f"{rev}:{path}",
-                                       algorithm=repo.cache.algorithm))
+        _tracked(path, pointers.decode(data, source=f"{rev}:{path}", algorithm=algorithm))
         for path, data in repo.git.files_at(rev, pointers.SUFFIX, under)
     ]
+    lock_data = repo.git.read_at(rev, lockfiles.FILENAME) if outs else None
+    if lock_data is not None:
+        lock = lockfiles.decode(lock_data, source=f"{rev}:{lockfiles.FILENAME}",
+                                algorithm=algorithm)
+        found.extend(stage_outs(lock, under))
     return sorted(found, key=lambda t: t.path)
 
 
@@ -136,6 +174,9 @@ def _resolve_one(repo: Repo, rel: str, shown: str) -> list[Target]:
         pointer_file = "/".join(parts[:depth]) + pointers.SUFFIX
         if os.path.isfile(repo.abs(pointer_file)):
             return [Target(load_tracked(repo, pointer_file), "/".join(parts[depth:]))]
+    for out in workspace_outs(repo):
+        if rel == out.path or rel.startswith(out.path + "/"):
+            return [Target(out, rel[len(out.path) + 1:])]
     if os.path.isdir(repo.abs(rel)):
         inside = find_tracked(repo, rel)
         if inside:

@@ -12,7 +12,15 @@ from dvlite.errors import PathError
 from dvlite.fsutil import NO_PROGRESS, Progress, atomic_write
 from dvlite.ops.checkout import link_workspace
 from dvlite.pointer import Pointer
-from dvlite.workspace import Scan, Tracked, find_tracked, load_tracked, resolve_targets, scan
+from dvlite.workspace import (
+    Scan,
+    Tracked,
+    find_tracked,
+    load_tracked,
+    resolve_targets,
+    scan,
+    workspace_outs,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -79,7 +87,13 @@ def commit(
     with repo.lock():
         tracked: dict[str, Tracked] = {}
         for target in resolve_targets(repo, targets):
-            tracked[target.tracked.path] = target.tracked  # a file inside commits its folder
+            if target.tracked.stage is not None and targets:
+                raise PathError(
+                    f"`{target.path}` is an output of {target.tracked.source}",
+                    hint=f"run `dvlite repro {target.tracked.stage}` to record it",
+                )
+            if target.tracked.stage is None:
+                tracked[target.tracked.path] = target.tracked  # a file inside commits its folder
         results = [_store(repo, t.path, t, jobs=jobs, progress=progress)
                    for t in tracked.values()]
         return _finish(repo, results)
@@ -101,12 +115,20 @@ def _addable(repo: Repo, path: str) -> str:
                 f"`{rel}` is inside tracked folder `{outer}`",
                 hint=f"run `dvlite add {outer}` to store the folder's new content",
             )
+    for out in workspace_outs(repo):
+        if rel == out.path or rel.startswith(out.path + "/"):
+            raise PathError(
+                f"`{rel}` is {'' if rel == out.path else 'inside '}an output of {out.source}",
+                hint=f"run `dvlite repro {out.stage}` to remake it, or `dvlite commit "
+                f"{out.path}` to record what it holds now",
+            )
     if os.path.isdir(repo.abs(rel)):
         inner = find_tracked(repo, rel)
         if inner:
+            where = inner[0].source if inner[0].stage else f"`{inner[0].pointer_file}`"
             raise PathError(
-                f"`{rel}` holds tracked data `{inner[0].path}`",
-                hint=f"remove `{inner[0].pointer_file}` first, or add a different folder",
+                f"`{rel}` holds tracked data `{inner[0].path}` ({where})",
+                hint="add the files beside it one by one, or a different folder",
             )
     return rel
 

@@ -1,11 +1,11 @@
 """``dvlite gc``: delete the objects nothing in scope refers to, from the cache and, with
 ``cloud``, from a remote.
 
-An object is referenced when a pointer in scope names it: a file's oid, or a folder's
-manifest oid and every file oid in that manifest. The scope always holds the workspace
-(and every cached object a workspace file is a symlink to); by default it also holds every
-commit reachable from a branch or tag. A folder in scope whose manifest cannot be read makes
-gc refuse, since what that folder references is unknown.
+An object is referenced when a pointer or a lock's stage output in scope names it: a
+file's oid, or a folder's manifest oid and every file oid in that manifest. The scope
+always holds the workspace (and every cached object a workspace file is a symlink to); by
+default it also holds every commit reachable from a branch or tag. A folder in scope whose
+manifest cannot be read makes gc refuse, since what that folder references is unknown.
 
 ``plan`` only looks; ``collect`` deletes what a plan found, after working out the references
 again under the repo lock, so that an object referenced since the plan was made survives.
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from dvlite.errors import CorruptObjectError, MissingObjectError
 from dvlite.fsutil import NO_PROGRESS, Progress, is_within, run_parallel
 from dvlite.ops.sync import Scope, objects_needed, targets_in_scope
-from dvlite.pipeline import lockfile
 from dvlite.storage.hashing import Oid, is_oid
 from dvlite.storage.manifest import Manifest
 from dvlite.workspace import resolve_targets
@@ -168,43 +167,7 @@ def referenced(repo: Repo, scope: Scope, store: RemoteStore | None = None) -> tu
                  "from the remote",
         )
     refs.update(_linked_from_workspace(repo, workspace))
-    refs.update(_stage_outs(repo, revisions))
     return refs, len(revisions)
-
-
-_MANIFEST_START = b'{"dvlite-manifest":'
-
-
-def _stage_outs(repo: Repo, revisions: Sequence[str]) -> set[Oid]:
-    """Outputs that `dvlite.lock` records, in the workspace and at each revision: a folder
-    output brings its file list and the files in it."""
-    algorithm = repo.cache.algorithm
-    locks = [lockfile.load(repo.abs(lockfile.FILENAME), algorithm=algorithm)]
-    for sha in revisions:
-        data = repo.git.read_at(sha, lockfile.FILENAME)
-        if data is not None:
-            locks.append(lockfile.decode(data, source=f"{sha[:12]}:{lockfile.FILENAME}",
-                                         algorithm=algorithm))
-    found: set[Oid] = set()
-    for lock in locks:
-        for stage in lock.stages.values():
-            for out in stage.outs.values():
-                found.add(out.oid)
-                found.update(_folder_files(repo, out.oid))
-    return found
-
-
-def _folder_files(repo: Repo, oid: Oid) -> set[Oid]:
-    """The files of a folder output, when ``oid`` is a cached manifest (read its start only)."""
-    try:
-        with repo.cache.open(oid) as f:
-            if f.read(len(_MANIFEST_START)) != _MANIFEST_START:
-                return set()
-    except MissingObjectError:
-        return set()
-    data = repo.cache.read_verified(oid)
-    manifest = Manifest.from_bytes(data, source=oid, algorithm=repo.cache.algorithm)
-    return {e.oid for e in manifest.entries}
 
 
 def _remote_manifest(repo: Repo, store: RemoteStore, ptr: Pointer) -> Manifest | None:

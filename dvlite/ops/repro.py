@@ -74,7 +74,7 @@ def _load_stages(repo: Repo) -> dict[str, Stage]:
 
 
 def _tracked_paths(repo: Repo) -> list[str]:
-    return [t.path for t in find_tracked(repo)]
+    return [t.path for t in find_tracked(repo, outs=False)]
 
 
 def dag(repo: Repo) -> tuple[DagNode, ...]:
