@@ -131,7 +131,8 @@ def is_safe_relative_path(path: str) -> bool:
         or "\\" in path
         or "\0" in path
         or any(part in ("", ".", "..") for part in parts)
-        or (len(parts[0]) >= 2 and parts[0][1] == ":")  # "c:x" is drive-relative on Windows
+        # "c:x" names a drive on Windows, and a drive part restarts a joined path there
+        or any(len(part) >= 2 and part[1] == ":" for part in parts)
     )
 
 

@@ -355,6 +355,7 @@ def test_unsafe_paths_are_rejected(path: str) -> None:
 
 @given(st.text(st.sampled_from(["a", "b", ".", "/", "\\", ":", "C", "\0", "é"]), max_size=12))
 @example("a:b")
+@example(":/::")
 def test_accepted_paths_never_escape(path: str) -> None:
     root = "/srv/repo/folder"
     try:
