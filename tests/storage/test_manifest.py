@@ -36,9 +36,7 @@ segments = st.text(_segment_chars, min_size=1, max_size=8).filter(lambda s: s no
 @st.composite
 def safe_paths(draw: st.DrawFn) -> str:
     parts = draw(st.lists(segments, min_size=1, max_size=4))
-    if len(parts[0]) >= 2 and parts[0][1] == ":":
-        parts[0] = "d" + parts[0]
-    return "/".join(parts)
+    return "/".join("d" + p if len(p) >= 2 and p[1] == ":" else p for p in parts)
 
 
 OID_LENGTH = {"xxh128": 32, "sha256": 64}
