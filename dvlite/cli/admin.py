@@ -1,4 +1,5 @@
-"""Commands that set up and look after a repo: init config fsck version."""
+"""Commands that set up and look after a repo: init config fsck version install uninstall,
+and the hidden `git-hook` the installed git hooks run."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from typing import Annotated
 import typer
 
 from dvlite import __version__
-from dvlite.cli.options import options_of
+from dvlite.cli.options import Options, options_of
 from dvlite.cli.output import Bar, data, emit_json, message
 from dvlite.errors import CorruptObjectError, UsageError
 from dvlite.ops import fsck as fsck_op
+from dvlite.ops import hook_handlers as handlers_op
+from dvlite.ops import hooks as hooks_op
 from dvlite.ops import init as init_op
 from dvlite.remote import is_secret
 
@@ -22,8 +25,9 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on s
 
 
 def register(app: typer.Typer) -> None:
-    for command in (init, config, fsck, version):
+    for command in (init, config, fsck, version, install, uninstall):
         app.command()(command)
+    app.command("git-hook", hidden=True)(git_hook)
 
 
 def init(ctx: typer.Context) -> None:
@@ -104,3 +108,78 @@ def version(as_json: Json = False) -> None:
         return
     for name, ver in versions.items():
         data(f"{name} {ver}")
+
+
+def install(ctx: typer.Context) -> None:
+    """Install git hooks: pre-commit, post-checkout, pre-push and post-merge."""
+    options = options_of(ctx)
+    with options.repo() as repo:
+        result = hooks_op.install(repo, python=sys.executable)
+    for change in result.changes:
+        message(options, f"{change.action} the {change.name} hook `{change.path}`")
+        if change.chained:
+            message(options, f"  the hook that was there runs first, from `{change.chained}`")
+
+
+def uninstall(ctx: typer.Context) -> None:
+    """Remove dvlite's git hooks, putting back the hooks they ran first."""
+    options = options_of(ctx)
+    with options.repo() as repo:
+        result = hooks_op.uninstall(repo)
+    for change in result.changes:
+        if change.action == "not ours":
+            message(options, f"left `{change.path}` alone: it is not dvlite's hook")
+        elif change.action != "absent":
+            message(options, f"{change.action} the {change.name} hook `{change.path}`")
+
+
+def git_hook(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The git hook: " + ", ".join(hooks_op.HOOKS))],
+    args: Annotated[list[str] | None, typer.Argument(help="Git's arguments to the hook.")]
+    = None,
+) -> None:
+    """Run one of dvlite's git hooks (the installed hook scripts call this)."""
+    options = options_of(ctx)
+    if name not in hooks_op.HOOKS:
+        raise UsageError(f"unknown git hook `{name}`; dvlite has {', '.join(hooks_op.HOOKS)}")
+    args = args or []
+    from_git = handlers_op.leave_git(os.environ)
+    found = handlers_op.hook_repo(options.path("."), os.environ)
+    if isinstance(found, str):
+        if options.verbose:
+            message(options, f"dvlite: {name} hook skipped: {found}")
+        return
+    with found as repo:
+        if name == "pre-commit":
+            index = from_git.get("GIT_INDEX_FILE")  # relative to the work tree top, if so
+            handlers_op.check_commit(repo, index_file=options.path(index) if index else None)
+        elif name == "pre-push":
+            stdin = sys.stdin.read() if args else ""  # the framework keeps git's ref lines
+            request = handlers_op.push_request(args, stdin, os.environ)
+            with Bar(options, "pushing data") as bar:
+                _pushed(options, handlers_op.push_commits(repo, request, progress=bar))
+        elif handlers_op.wants_checkout(name, args, os.environ):
+            with Bar(options, "checkout") as bar:
+                _synced(options, handlers_op.sync_workspace(repo, progress=bar))
+
+
+def _pushed(options: Options, outcome: handlers_op.PushOutcome) -> None:
+    synced = outcome.synced
+    if synced is not None and synced.transferred:
+        message(options, f"dvlite: sent {synced.transferred} object(s) of {outcome.commits} "
+                         f"commit(s) to the dvlite remote ({synced.skipped} already there)")
+
+
+def _synced(options: Options, outcome: handlers_op.WorkspaceSync) -> None:
+    if outcome.written or outcome.removed:
+        message(options, f"dvlite: data checked out: {len(outcome.written)} file(s) written, "
+                         f"{len(outcome.removed)} removed")
+    if outcome.missing:
+        message(options, f"warning: dvlite: {len(outcome.missing)} path(s) have no data in the "
+                         f"cache, e.g. `{outcome.missing[0]}`; `dvlite pull` brings them")
+    if outcome.refused is not None:
+        # git's checkout is done: a hook cannot stop it, only say what it left alone
+        message(options, f"warning: dvlite: data not checked out: {outcome.refused.message}")
+        if outcome.refused.hint:
+            message(options, f"hint: {outcome.refused.hint}")

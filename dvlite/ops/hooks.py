@@ -1,0 +1,150 @@
+"""``dvlite install`` / ``uninstall``: the git hook scripts, and where they go.
+
+Each hook is a small POSIX shell script that carries ``MARKER``, so dvlite
+recognises its own scripts: ``install`` rewrites them in place and
+``uninstall`` removes only them. A hook that was there before is moved aside to
+``<name>.dvlite-chained`` and run first, with the same arguments and (pre-push)
+the same standard input; ``uninstall`` puts it back. The script runs
+``<python> -m dvlite git-hook NAME ARGS...`` with the interpreter that ran
+``install``, so the hook finds that dvlite whatever the ``PATH`` of the program
+that called git.
+
+What the hooks then do is in ``hook_handlers.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from dvlite import scm
+from dvlite.errors import UnsafeOperationError
+from dvlite.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from dvlite.repo import Repo
+
+HOOKS = ("pre-commit", "post-checkout", "pre-push", "post-merge")
+MARKER = "# dvlite hook: written by `dvlite install`, removed by `dvlite uninstall`"
+CHAINED = ".dvlite-chained"  # suffix of the user's own hook, kept beside ours
+SKIP_VARIABLE = "DVLITE_SKIP_HOOKS"
+
+# `-P`: a folder named `dvlite` in the work tree (where git runs hooks) must not shadow dvlite.
+# `stdin=$(cat)` keeps git's ref lines so that both hooks can read them (pre-push only: any
+# other hook reading its standard input would wait on a terminal). A pre- hook that refused
+# ends the script; after a post- hook, git's work is done, so dvlite's runs regardless.
+_SCRIPT = """\
+#!/bin/sh
+{marker}
+# Runs the hook that was here before (kept as {chained}) first, then dvlite's
+# handler with the Python that ran `dvlite install`. {skip}=1 skips dvlite's part.
+python={python}
+chained="$(dirname -- "$0")/{chained}"
+status=0
+{read_stdin}if [ -x "$chained" ]; then
+    {feed}"$chained" "$@" || status=$?
+{stop}fi
+if [ "${{{skip}:-}}" = 1 ]; then exit "$status"; fi
+if [ ! -x "$python" ]; then
+    echo "error: dvlite's {name} hook cannot run: \\`$python\\` is missing;" \\
+        "run \\`dvlite install\\` again with the dvlite you use now (or set {skip}=1 to skip)" >&2
+    exit 1
+fi
+{feed}"$python" -P -m dvlite git-hook {name} "$@" || status=$?
+exit "$status"
+"""
+_READ_STDIN = """\
+stdin=$(cat)
+feed() {{ if [ -n "$stdin" ]; then printf '%s\\n' "$stdin"; fi; }}
+"""
+
+
+def hook_script(name: str, python: str) -> str:
+    """The script installed as git's ``name`` hook, running dvlite with ``python``."""
+    pre_push = name == "pre-push"
+    return _SCRIPT.format(
+        marker=MARKER, name=name, chained=name + CHAINED, python=shlex.quote(python),
+        skip=SKIP_VARIABLE, read_stdin=_READ_STDIN.format() if pre_push else "",
+        feed="feed | " if pre_push else "",
+        stop='    [ "$status" -eq 0 ] || exit "$status"\n' if name.startswith("pre-") else "",
+    )
+
+
+def is_ours(path: str) -> bool:
+    """Whether the hook at ``path`` is a script ``dvlite install`` wrote."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:  # absent, a dangling link, a folder: not ours
+        return False
+    return MARKER.encode() in head
+
+
+# --- install / uninstall ------------------------------------------------------------------
+
+Action = Literal["installed", "updated", "removed", "restored", "not ours", "absent"]
+
+
+@dataclass(frozen=True)
+class HookChange:
+    name: str
+    path: str
+    action: Action
+    chained: str | None = None  # the user's own hook, run before ours (install) or put back
+
+
+@dataclass(frozen=True)
+class HooksResult:
+    hooks_dir: str
+    changes: tuple[HookChange, ...]
+
+
+def hooks_dir(repo: Repo) -> str:
+    """The folder git runs hooks from: ``core.hooksPath`` if set; shared by all worktrees."""
+    return scm.git_path(repo.root, "hooks")
+
+
+def install(repo: Repo, *, python: str) -> HooksResult:
+    """Install every dvlite hook, keeping (chaining) a hook that is already there."""
+    folder = hooks_dir(repo)
+    os.makedirs(folder, exist_ok=True)
+    return HooksResult(folder, tuple(_install_one(folder, name, python) for name in HOOKS))
+
+
+def _install_one(folder: str, name: str, python: str) -> HookChange:
+    path = os.path.join(folder, name)
+    chained = path + CHAINED
+    ours = is_ours(path)
+    if os.path.lexists(path) and not ours:
+        if os.path.lexists(chained):
+            raise UnsafeOperationError(
+                f"cannot install the {name} hook: both `{path}` and `{chained}` exist, and "
+                "moving the first aside would overwrite the second",
+                hint=f"merge them into `{chained}` by hand, then run `dvlite install` again",
+            )
+        os.replace(path, chained)
+    atomic_write(path, hook_script(name, python).encode(), mode=0o755)
+    return HookChange(name, path, "updated" if ours else "installed",
+                      chained if os.path.lexists(chained) else None)
+
+
+def uninstall(repo: Repo) -> HooksResult:
+    """Remove dvlite's hooks, putting back the hooks they chained."""
+    folder = hooks_dir(repo)
+    return HooksResult(folder, tuple(_uninstall_one(folder, name) for name in HOOKS))
+
+
+def _uninstall_one(folder: str, name: str) -> HookChange:
+    path = os.path.join(folder, name)
+    chained = path + CHAINED
+    if os.path.lexists(path) and not is_ours(path):
+        return HookChange(name, path, "not ours")  # replaced by someone else: leave it all
+    if not os.path.lexists(path):
+        return HookChange(name, path, "absent")
+    os.unlink(path)
+    if os.path.lexists(chained):
+        os.replace(chained, path)
+        return HookChange(name, path, "restored", path)
+    return HookChange(name, path, "removed")
