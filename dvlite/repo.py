@@ -27,21 +27,31 @@ class Repo:
     """Open with ``Repo.discover`` or ``Repo.init``; use as a context manager."""
 
     def __init__(self, root: str, *, env: Mapping[str, str] | None = None,
-                 flags: Mapping[str, Any] | None = None, strict_config: bool = True) -> None:
+                 flags: Mapping[str, Any] | None = None, strict_config: bool = True,
+                 shared_with: Repo | None = None) -> None:
+        """``shared_with``: open ``root``, a temporary worktree of that repo's git repo, with
+        that repo's config, cache and remotes, so what is fetched or built there stays."""
         self.root = root
         self.dvlite_dir = os.path.join(root, DVLITE_DIR)
         self.tmp_dir = os.path.join(self.dvlite_dir, "tmp")
-        self.config_paths = {
-            "user": user_config_path(),
-            "project": os.path.join(self.dvlite_dir, "config.toml"),
-            "local": os.path.join(self.dvlite_dir, "config.local.toml"),
-        }
-        self.config = Config.load(self.config_paths, os.environ if env is None else env, flags,
-                                  strict=strict_config)
+        # the folder that relative paths in the config (cache.dir, folder remotes) start from
+        self.config_root: str = root if shared_with is None else shared_with.config_root
+        self.config_paths: dict[str, str]
+        self.config: Config
+        if shared_with is not None:
+            self.config_paths, self.config = shared_with.config_paths, shared_with.config
+        else:
+            self.config_paths = {
+                "user": user_config_path(),
+                "project": os.path.join(self.dvlite_dir, "config.toml"),
+                "local": os.path.join(self.dvlite_dir, "config.local.toml"),
+            }
+            self.config = Config.load(self.config_paths, os.environ if env is None else env,
+                                      flags, strict=strict_config)
         cache_dir = self.config.get("cache.dir")
         self.cache_dir = (
-            os.path.join(root, os.path.expanduser(cache_dir)) if cache_dir
-            else os.path.join(self.dvlite_dir, "cache")
+            os.path.join(self.config_root, os.path.expanduser(cache_dir)) if cache_dir
+            else os.path.join(self.config_root, DVLITE_DIR, "cache")
         )
         self.cache = ObjectStore(self.cache_dir, algorithm=self.config.get("core.hash"))
         self.git = scm.Git(root)
@@ -123,7 +133,7 @@ class Repo:
                 hint="list remotes with `dvlite remote list`",
             )
         if protocol_of(url) == "file" and "://" not in url:
-            url = os.path.join(self.root, os.path.expanduser(url))  # relative to the repo
+            url = os.path.join(self.config_root, os.path.expanduser(url))  # relative to the repo
         return open_remote(name, url, options)
 
     def rel(self, path: str) -> str:

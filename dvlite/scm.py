@@ -315,7 +315,7 @@ def _remove_worktree(root: str, path: str, parent: str) -> None:
 @contextlib.contextmanager
 def _sigint_deferred() -> Iterator[None]:
     """Hold a Ctrl-C that arrives inside the block until it ends, so that a second press
-    during cleanup cannot leave a worktree behind; then raise it."""
+    during cleanup cannot leave a worktree behind; then hand it to the handler it was for."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may handle signals; it gets the KeyboardInterrupt
         return
@@ -327,3 +327,59 @@ def _sigint_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if pressed and callable(previous):
         previous(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt
+
+
+# --- the repo's own git config and .gitattributes: where merge drivers are declared ---
+
+
+def config_get(root: str, key: str) -> str | None:
+    """``key`` in the repo's own git config (``.git/config``, not the user's), or None."""
+    try:
+        return _run_git("-C", root, "config", "--local", "--get", key).rstrip("\n")
+    except GitError:  # git exits 1 for a key that is not set
+        return None
+
+
+def config_set(root: str, key: str, value: str) -> None:
+    _run_git("-C", root, "config", "--local", key, value)
+
+
+def config_unset(root: str, key: str) -> None:
+    """Remove ``key`` from the repo's git config, and its section once that is empty (git
+    leaves an empty ``[section]`` behind)."""
+    if config_get(root, key) is not None:
+        _run_git("-C", root, "config", "--local", "--unset-all", key)
+    section = key.rsplit(".", 1)[0]
+    pattern = "^" + section.replace(".", r"\.") + r"\."
+    try:
+        _run_git("-C", root, "config", "--local", "--get-regexp", pattern)
+    except GitError:  # no key left in it
+        with contextlib.suppress(GitError):  # nor the section itself
+            _run_git("-C", root, "config", "--local", "--remove-section", section)
+
+
+def edit_attributes(root: str, *, add: Sequence[str] = (),
+                    remove: Sequence[str] = ()) -> list[str]:
+    """Add ``add`` lines missing from ``root/.gitattributes`` (created if needed) and drop
+    ``remove`` lines, leaving every other line as it is; return the lines changed. The file
+    is deleted when nothing is left in it."""
+    path = os.path.join(root, ".gitattributes")
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            lines = f.read().splitlines(keepends=True)  # a user's CRLF lines stay CRLF
+    except FileNotFoundError:
+        lines = []
+    kept = [line for line in lines if line.strip() not in remove]
+    dropped = [line.strip() for line in lines if line.strip() in remove]
+    present = {line.strip() for line in kept}
+    added = [line for line in dict.fromkeys(add) if line not in present]
+    if not (added or dropped):
+        return []
+    if kept and not kept[-1].endswith("\n"):
+        kept[-1] += "\n"
+    text = "".join(kept) + "".join(line + "\n" for line in added)
+    if text.strip():
+        atomic_write(path, text.encode("utf-8"))
+    else:
+        os.unlink(path)
+    return added + dropped

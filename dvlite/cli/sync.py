@@ -28,6 +28,8 @@ AllTags = Annotated[bool, typer.Option("--all-tags", help="Also every tag.")]
 AllCommits = Annotated[bool, typer.Option("--all-commits",
                                           help="Also every commit of every branch and tag.")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+RunCache = Annotated[bool, typer.Option(
+    "--run-cache", help="Also every run-cache entry, with the outputs it names.")]
 Local = Annotated[bool, typer.Option("--local", help="Write to config.local.toml (not in git).")]
 
 remote_app = typer.Typer(help="Manage remotes.", no_args_is_help=True)
@@ -47,13 +49,14 @@ def _scope(revs: list[str] | None, all_branches: bool, all_tags: bool,
 
 def push(ctx: typer.Context, targets: Targets = None, remote: Remote = None, jobs: Jobs = None,
          rev: Revs = None, all_branches: AllBranches = False, all_tags: AllTags = False,
-         all_commits: AllCommits = False, as_json: Json = False) -> None:
+         all_commits: AllCommits = False, run_cache: RunCache = False,
+         as_json: Json = False) -> None:
     """Send the objects the remote lacks."""
     options = options_of(ctx)
     with options.repo() as repo, Bar(options, "pushing") as bar:
         result = sync_op.push(repo, options.paths(targets), remote=remote, jobs=jobs,
                               scope=_scope(rev, all_branches, all_tags, all_commits),
-                              progress=bar)
+                              progress=bar, run_cache=run_cache)
     _report(ctx, result, as_json, "pushed")
     if result.not_in_cache:
         message(options, "not in the cache, so not pushed: "
@@ -62,13 +65,14 @@ def push(ctx: typer.Context, targets: Targets = None, remote: Remote = None, job
 
 def fetch(ctx: typer.Context, targets: Targets = None, remote: Remote = None, jobs: Jobs = None,
           rev: Revs = None, all_branches: AllBranches = False, all_tags: AllTags = False,
-          all_commits: AllCommits = False, as_json: Json = False) -> None:
+          all_commits: AllCommits = False, run_cache: RunCache = False,
+          as_json: Json = False) -> None:
     """Bring the objects the cache lacks, verifying every byte."""
     options = options_of(ctx)
     with options.repo() as repo, Bar(options, "fetching") as bar:
         result = sync_op.fetch(repo, options.paths(targets), remote=remote, jobs=jobs,
                                scope=_scope(rev, all_branches, all_tags, all_commits),
-                               progress=bar)
+                               progress=bar, run_cache=run_cache)
     _report(ctx, result, as_json, "fetched")
 
 
@@ -77,13 +81,14 @@ def pull(ctx: typer.Context, targets: Targets = None, remote: Remote = None, job
          all_commits: AllCommits = False,
          force: Annotated[bool, typer.Option("--force", "-f",
                                              help="Overwrite uncached changes.")] = False,
-         as_json: Json = False) -> None:
+         run_cache: RunCache = False, as_json: Json = False) -> None:
     """Fetch, then check out the workspace data."""
     options = options_of(ctx)
     with options.repo() as repo, Bar(options, "pulling") as bar:
         fetched, checked_out = sync_op.pull(
             repo, options.paths(targets), remote=remote, jobs=jobs, force=force,
-            scope=_scope(rev, all_branches, all_tags, all_commits), progress=bar)
+            scope=_scope(rev, all_branches, all_tags, all_commits), progress=bar,
+            run_cache=run_cache)
     if as_json:
         emit_json({"fetch": fetched, "checkout": checked_out})
     else:

@@ -4,23 +4,26 @@ Each stage is checked against ``dvlite.lock`` (cmd, deps' oids, params, outs'
 oids), run when anything differs, and its lock entry written right after it
 succeeds, one stage at a time, so an interrupted run keeps what it finished.
 A stage's cached outs are stored like ``add`` stores data and ignored in git.
+A stage whose exact inputs ran before is restored from the run cache instead of
+run (see ``ops/runcache.py``), unless forced.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from dvlite import scm
-from dvlite.errors import PipelineError, StageFailedError
+from dvlite.errors import PipelineError, StageFailedError, UsageError
+from dvlite.ops import runcache
 from dvlite.pipeline import dag as dags
 from dvlite.pipeline import lockfile as lockfiles
 from dvlite.pipeline import stage as stages_mod
 from dvlite.pipeline.dag import overlaps
-from dvlite.pipeline.lockfile import Environment, Lockfile, OutLock, StageLock, changed
+from dvlite.pipeline.lockfile import Environment, Lockfile, StageLock, changed
 from dvlite.pipeline.params import read_params
 from dvlite.workspace import find_tracked, scan
 
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
 
 _STDERR_FD = 2
 
-Action = Literal["ran", "skipped", "would run"]
+Action = Literal["ran", "restored", "skipped", "would run", "would restore"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,10 @@ class ReproResult:
     def ran(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.stages if s.action == "ran")
 
+    @property
+    def restored(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.stages if s.action == "restored")
+
 
 @dataclass(frozen=True)
 class DagNode:
@@ -59,7 +66,8 @@ class DagNode:
     upstream: tuple[str, ...]  # stages whose outs this stage depends on, sorted
 
 
-# Called once per stage, before it runs (or is skipped): lets the CLI speak while it works.
+# Called once per stage, before it runs (after it is restored or skipped): lets the CLI
+# speak while it works.
 Notify = Callable[[StageReport], None]
 
 
@@ -92,22 +100,32 @@ def repro(
     *,
     force: bool = False,
     dry_run: bool = False,
+    single_item: bool = False,
+    run_cache: bool = True,
     notify: Notify | None = None,
     output_to_stderr: bool = False,
 ) -> ReproResult:
-    """Run ``targets`` (stage names; none means all) and their upstream stages where needed.
+    """Run ``targets`` (stage names; none means all) and their upstream stages where needed;
+    with ``single_item``, the targets alone. A stage that ran before with the same inputs is
+    restored from the run cache instead, unless ``force`` or not ``run_cache``.
 
     Stages inherit stdout and stderr; ``output_to_stderr`` sends their stdout to stderr too
     (for ``--json``, whose document owns stdout).
     """
+    if single_item and not targets:
+        raise UsageError("`--single-item` runs the stages it is given, and none is",
+                         hint="name them: `dvlite repro --single-item STAGE...`")
     with repo.lock():
         stages = _load_stages(repo)
         lock_path = repo.abs(lockfiles.FILENAME)
         lock = lockfiles.load(lock_path, algorithm=repo.cache.algorithm)
         names = dags.order(stages, list(targets) or None, tracked=_tracked_paths(repo))
+        if single_item:
+            names = [n for n in names if n in targets]
+        _refuse_outs_in_git(repo, stages, names)
         env = Environment.current(repo.root, repo.cache.algorithm)
         reports: list[StageReport] = []
-        would_run: set[str] = set()
+        pending: dict[str, str] = {}  # dry run: stage -> "run" or "be restored"
         for i, name in enumerate(names):
             stage = stages[name]
             produced_earlier = [p for n in names[:i] for p in stages[n].out_paths]
@@ -117,18 +135,19 @@ def repro(
             reasons = list(changed(stage, stage_lock, dep_oids, params))
             if stage_lock is not None:
                 reasons.extend(_out_reasons(repo, stage, stage_lock))
-            if dry_run:
-                ups = sorted(u for u in names[:i] if u in would_run and _feeds(stages[u], stage))
-                reasons.extend(f"upstream stage `{u}` would run" for u in ups)
+            ups = sorted(u for u in pending if _feeds(stages[u], stage))
+            reasons.extend(f"upstream stage `{u}` would {pending[u]}" for u in ups)
             if force and not reasons:
                 reasons.append("forced")
-            if not reasons:
-                report = StageReport(name, "skipped", ())
-            elif dry_run:
-                report = StageReport(name, "would run", tuple(reasons))
-                would_run.add(name)
-            else:
-                report = StageReport(name, "ran", tuple(reasons))
+            # in a dry run, deps an upstream stage would change are not known yet
+            look = bool(reasons) and run_cache and not force and not ups
+            cached = runcache.lookup(repo, stage, dep_oids, params) if look else None
+            report = StageReport(name, _action(reasons, cached, dry_run), tuple(reasons))
+            if dry_run and reasons:
+                pending[name] = "be restored" if cached else "run"
+            if report.action == "restored" and cached is not None:
+                runcache.restore(repo, cached)
+                lock = _record(lock_path, lock, name, cached)  # with the env it ran with
             if notify is not None:
                 notify(report)
             reports.append(report)
@@ -136,6 +155,34 @@ def repro(
                 lock = _run(repo, stage, dep_oids, params, env, lock=lock, lock_path=lock_path,
                             output_to_stderr=output_to_stderr)
         return ReproResult(tuple(reports), dry_run)
+
+
+def _action(reasons: Sequence[str], cached: StageLock | None, dry_run: bool) -> Action:
+    if not reasons:
+        return "skipped"
+    if cached is not None:
+        return "would restore" if dry_run else "restored"
+    return "would run" if dry_run else "ran"
+
+
+def _refuse_outs_in_git(repo: Repo, stages: Mapping[str, Stage], names: Sequence[str]) -> None:
+    """A cached out must not be in git too: it would be in both, and git would see every
+    run's result as a change of a file it tracks. Checked before anything runs. Metrics and
+    `cache = false` outs are the ones git keeps."""
+    outs = {stages[n].in_repo(o.path): (n, o.path) for n in names for o in stages[n].outs
+            if o.cache}
+    in_git = repo.git.tracked(sorted(outs))
+    for rel, (name, path) in sorted(outs.items()):
+        inside = [p for p in in_git if p == rel or p.startswith(rel + "/")]
+        if inside:
+            recursive = "" if inside == [rel] else " -r"
+            raise PipelineError(
+                f"`{rel}` is tracked by git; stop tracking it with "
+                f"`git rm{recursive} --cached {shlex.quote(rel)}`: it is an out of stage "
+                f"`{name}`, so dvlite keeps it",
+                hint="then run `dvlite repro` again; to keep it in git instead, list it as "
+                f'{{path = "{path}", cache = false}} in the stage\'s outs',
+            )
 
 
 def _feeds(upstream: Stage, stage: Stage) -> bool:
@@ -219,26 +266,14 @@ def _run(
             f"stage `{stage.name}`: its params changed while the stage ran",
             hint="run `dvlite repro` again once the params file is settled",
         )
-    outs: dict[str, OutLock] = {}
-    entries = [(o.path, o.cache) for o in stage.outs] + [(m, False) for m in stage.metrics]
-    for path, _ in entries:
-        rel = stage.in_repo(path)
-        if not os.path.lexists(repo.abs(rel)):
-            raise PipelineError(
-                f"stage `{stage.name}` ran but did not write its out `{rel}`",
-                hint="make the command write it, or remove it from the stage's outs",
-            )
-    for path, cache in entries:
-        rel = stage.in_repo(path)
-        state = scan(repo, rel, store=repo.cache if cache else None).state
-        if state.oid is None:
-            raise PipelineError(f"stage `{stage.name}`: out `{rel}` vanished while being stored")
-        files = len(state.manifest.entries) if state.manifest is not None else None
-        outs[path] = OutLock(state.oid, state.size, state.kind or "file", files, cache)
-        if cache:
-            folder, _, name = rel.rpartition("/")
-            scm.add_ignore(repo.abs(folder), name)
+    outs = runcache.store_outs(repo, stage)
     entry = StageLock(stage.cmd, dict(dep_oids), dict(params), outs, stage.wdir, env)
-    new = lock.with_stage(stage.name, entry)
+    new = _record(lock_path, lock, stage.name, entry)
+    runcache.save(repo, stage, entry)  # after the lock: an entry it cannot hold is no run
+    return new
+
+
+def _record(lock_path: str, lock: Lockfile, name: str, entry: StageLock) -> Lockfile:
+    new = lock.with_stage(name, entry)
     lockfiles.dump(lock_path, new)
     return new

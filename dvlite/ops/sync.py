@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from dvlite import pointer as pointers
 from dvlite.errors import MissingObjectError, PointerError, RemoteError
 from dvlite.fsutil import NO_PROGRESS, Progress
+from dvlite.ops import runcache
 from dvlite.ops.checkout import CheckoutResult, checkout
 from dvlite.storage import transfer
 from dvlite.workspace import Target, Tracked, below, manifest_of, resolve_targets, tracked_at
@@ -86,8 +87,10 @@ def _select(tracked: Sequence[Tracked], rels: Sequence[str]) -> list[Target]:
 def push(
     repo: Repo, targets: Sequence[str] = (), *, remote: str | None = None,
     jobs: int | None = None, scope: Scope = Scope(), progress: Progress = NO_PROGRESS,
+    run_cache: bool = False,
 ) -> SyncResult:
-    """Send the objects of the targets in scope that the remote lacks."""
+    """Send the objects of the targets in scope that the remote lacks; with ``run_cache``,
+    every run-cache entry too, with the objects it names."""
     store = repo.remote(remote)
     if store.read_only:
         raise RemoteError(f"{store.name} is read-only", hint="push to another remote (`-r NAME`)")
@@ -103,28 +106,36 @@ def push(
         complete = {oid: 0 for oid, members in needed.manifests.items()
                     if not members & incomplete}
         result += transfer.upload(repo.cache, store, complete, jobs=jobs, progress=progress)
+        if run_cache:
+            result += runcache.push(repo, store, jobs=jobs, progress=progress)
         return SyncResult.of(result, lacking)
 
 
 def fetch(
     repo: Repo, targets: Sequence[str] = (), *, remote: str | None = None,
     jobs: int | None = None, scope: Scope = Scope(), progress: Progress = NO_PROGRESS,
+    run_cache: bool = False,
 ) -> SyncResult:
-    """Bring the objects of the targets in scope that the cache lacks, verifying each."""
+    """Bring the objects of the targets in scope that the cache lacks, verifying each; with
+    ``run_cache``, every run-cache entry the remote has too, with the objects it names."""
     store = repo.remote(remote)
     jobs = jobs or store.jobs
     with repo.lock():
-        return SyncResult.of(_fetch(repo, store, targets_in_scope(repo, targets, scope),
-                                    jobs=jobs, progress=progress))
+        result = _fetch(repo, store, targets_in_scope(repo, targets, scope), jobs=jobs,
+                        progress=progress)
+        if run_cache:
+            result += runcache.fetch(repo, store, jobs=jobs, progress=progress)
+        return SyncResult.of(result)
 
 
 def pull(
     repo: Repo, targets: Sequence[str] = (), *, remote: str | None = None,
     jobs: int | None = None, scope: Scope = Scope(), force: bool = False,
-    progress: Progress = NO_PROGRESS,
+    progress: Progress = NO_PROGRESS, run_cache: bool = False,
 ) -> tuple[SyncResult, CheckoutResult]:
     """Fetch, then check out the workspace targets."""
-    fetched = fetch(repo, targets, remote=remote, jobs=jobs, scope=scope, progress=progress)
+    fetched = fetch(repo, targets, remote=remote, jobs=jobs, scope=scope, progress=progress,
+                    run_cache=run_cache)
     return fetched, checkout(repo, targets, force=force)
 
 

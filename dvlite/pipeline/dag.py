@@ -3,7 +3,7 @@
 A dep matches an out when the paths are equal, the dep is inside the out's
 folder, or the out is inside the dep's folder. The graph is refused when two
 stages write one path, one out lies inside another, an out is also tracked by
-a ``.dvl`` pointer, or the stages form a cycle.
+a ``.dvl`` pointer, or the stages form a cycle. ``to_dot`` and ``to_mermaid`` draw it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from dvlite.errors import PipelineError, PipelineGraphError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from dvlite.pipeline.stage import Stage
 
@@ -165,3 +165,27 @@ def topological(graph: Graph, targets: Iterable[str] | None = None) -> list[str]
                 heapq.heappush(ready, down)
     assert len(result) == len(wanted), "build() refuses cycles"
     return result
+
+
+def to_dot(nodes: Sequence[tuple[str, Sequence[str]]]) -> str:
+    """Graphviz source for stages in run order, each with its upstream stages; edges point
+    downstream, the way data flows."""
+    lines = ["digraph pipeline {"]
+    lines.extend(f"    {_dot_id(name)};" for name, _ in nodes)
+    lines.extend(f"    {_dot_id(up)} -> {_dot_id(name)};" for name, ups in nodes for up in ups)
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_id(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_mermaid(nodes: Sequence[tuple[str, Sequence[str]]]) -> str:
+    """A Mermaid flowchart of the same graph. Nodes get plain ids (s1, s2, ...) and the stage
+    name as their label: a name such as `end` or `a-b` is not a safe Mermaid id."""
+    ids = {name: f"s{i}" for i, (name, _) in enumerate(nodes, 1)}
+    lines = ["flowchart TD"]
+    lines.extend(f'    {ids[name]}["{name.replace(chr(34), "#quot;")}"]' for name, _ in nodes)
+    lines.extend(f"    {ids[up]} --> {ids[name]}" for name, ups in nodes for up in ups)
+    return "\n".join(lines) + "\n"

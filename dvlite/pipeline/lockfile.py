@@ -202,6 +202,12 @@ def decode(data: bytes, *, source: str, algorithm: str = DEFAULT_ALGORITHM) -> L
     })
 
 
+def decode_stage(body: object, *, where: str, algorithm: str = DEFAULT_ALGORITHM) -> StageLock:
+    """One stage's table as ``StageLock.to_toml`` writes it (the run cache keeps them too);
+    every problem is a PipelineError starting with ``where``."""
+    return _stage(body, where, algorithm)
+
+
 def _stage(body: object, where: str, algorithm: str) -> StageLock:
     if not isinstance(body, dict):
         raise PipelineError(f"{where} is not a table")

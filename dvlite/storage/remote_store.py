@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 _EXISTS_UP_TO = 256  # a stat each costs less than listing folders below this many oids
 _PAGE = 1000  # keys an object store returns per listing request
+RUNS = "runs"  # the run cache's index, below the root
 
 
 class RemoteStore:
@@ -105,38 +106,82 @@ class RemoteStore:
         return {prefix + posixpath.basename(n.rstrip("/")) for n in names}
 
     def iter_oids(self) -> Iterator[Oid]:
+        return iter(self._oids_below(self.root))
+
+    def _oids_below(self, folder: str) -> list[Oid]:
+        """The names of the ``<folder>/<2 hex>/<rest>`` files that make an oid; files deeper
+        down (the run cache's index in ``runs/``) or elsewhere (``tmp/``) are not objects."""
         with self.errors():
-            self.fs.invalidate_cache(self.root)
+            self.fs.invalidate_cache(folder)
             try:
-                paths = self.fs.find(self.root)
+                paths = self.fs.find(folder)
             except FileNotFoundError:
-                return
+                return []
+        # backends differ on a leading "/" (webdav lists "a/b" below "/a")
+        prefix = self.fs._strip_protocol(folder).strip("/") + "/"
+        found = []
         for path in sorted(paths):
-            folder, name = posixpath.split(path.rstrip("/"))
-            candidate = posixpath.basename(folder) + name
-            if len(posixpath.basename(folder)) == 2 and is_oid(candidate):
-                yield Oid(candidate)
+            rel = self.fs._strip_protocol(path).strip("/").removeprefix(prefix)
+            head, _, rest = rel.partition("/")
+            if len(head) == 2 and "/" not in rest and is_oid(head + rest):
+                found.append(Oid(head + rest))
+        return found
 
     def put_file(self, local_path: str, oid: Oid) -> None:
         """Upload a verified local object; visible under its name only once complete."""
+        self._put(self.path(oid), lambda dest: self.fs.put_file(local_path, dest), replace=False)
+
+    # The run cache's index: small files at runs/<key 2 hex>/<rest>, beside the objects.
+
+    def run_path(self, key: Oid) -> str:
+        return f"{self.root}/{RUNS}/{key[:2]}/{key[2:]}"
+
+    def run_keys(self) -> list[Oid]:
+        return self._oids_below(f"{self.root}/{RUNS}")
+
+    def read_run(self, key: Oid, *, limit: int) -> bytes | None:
+        """The first ``limit`` bytes of the index file of ``key``; None when there is none."""
+        path = self.run_path(key)
+        with self.errors():
+            try:
+                with self.fs.open(path, "rb") as f:
+                    data: bytes = f.read(limit)
+                    return data
+            except FileNotFoundError:
+                if self._probe(path):  # some backends say "not found" for any failure
+                    raise
+                return None
+
+    def write_run(self, key: Oid, data: bytes) -> None:
+        """Replace the index file of ``key``: readers see the old or the new one, never a
+        part (or, on backends that cannot rename onto a file, briefly none: no entries)."""
+        self._put(self.run_path(key), lambda dest: self.fs.pipe_file(dest, data), replace=True)
+
+    def _put(self, final: str, write: Callable[[str], None], *, replace: bool) -> None:
+        """``write(path)`` the file at ``final``, under a temp name first unless the backend
+        shows a file only once it is complete. Without ``replace``, a file already at
+        ``final`` is kept (objects: same name, same bytes)."""
         if self.read_only:
             raise RemoteError(f"{self.name} is read-only", hint="push to another remote")
-        final = self.path(oid)
         with self.errors():
             if self.atomic_put:
-                self.fs.put_file(local_path, final)
+                write(final)
                 return
             tmp = posixpath.join(self.root, "tmp", uuid.uuid4().hex)
             self._makedirs(posixpath.dirname(tmp))
             self._makedirs(posixpath.dirname(final))
             try:
-                self.fs.put_file(local_path, tmp)
+                write(tmp)
                 try:
                     self.fs.mv(tmp, final)
-                except OSError:
-                    if not self.fs.exists(final):  # another push got there first: same bytes
+                except Exception:  # webdav4's "already exists" is no OSError
+                    if not self.fs.exists(final):
                         raise
-                    self.fs.rm_file(tmp)
+                    if replace:  # sftp and some webdav servers rename only onto a free name
+                        self.fs.rm_file(final)
+                        self.fs.mv(tmp, final)
+                    else:  # another push got there first
+                        self.fs.rm_file(tmp)
             except BaseException:
                 with contextlib.suppress(Exception):  # a failed upload leaves no temp file
                     self.fs.rm_file(tmp)

@@ -62,13 +62,18 @@ metrics = ["metrics.json"]
 PARAMS = "[prepare]\nfactor = 2\n\n[train]\nlr = 0.1\nepochs = 3\n"
 
 
-@pytest.fixture
-def pipe(tmp_repo: TmpRepo) -> TmpRepo:
+def make_pipe(tmp_repo: TmpRepo) -> TmpRepo:
+    """The two-stage pipeline (prepare, train) in ``tmp_repo``, not run yet."""
     tmp_repo.gen({
         "prepare.py": PREPARE, "train.py": TRAIN, "dvlite.toml": PIPELINE, "params.toml": PARAMS,
         "data": {"raw.txt": "hello\n"},
     })
     return tmp_repo
+
+
+@pytest.fixture
+def pipe(tmp_repo: TmpRepo) -> TmpRepo:
+    return make_pipe(tmp_repo)
 
 
 def runs(t: TmpRepo) -> list[str]:
@@ -119,7 +124,9 @@ def test_outs_are_cached_and_ignored_metrics_stay_in_git(pipe: TmpRepo) -> None:
     metrics = (pipe.root / "metrics.json").read_bytes()
     oids = cache_oids(pipe)
     assert {xxh(prepared), xxh(model)} <= oids
-    assert xxh(metrics) not in oids
+    assert xxh(metrics) in oids  # for the run cache only: the lock says it is not cached
+    assert {o["path"]: o.get("cache", True) for o in lock_doc(pipe)["stages"]["train"]["outs"]
+            } == {"model.bin": True, "metrics.json": False}
     assert "/prepared.txt" in (pipe.root / "data/.gitignore").read_text().splitlines()
     root_ignore = (pipe.root / ".gitignore").read_text().splitlines()
     assert "/model.bin" in root_ignore
@@ -174,13 +181,13 @@ def test_changed_param_reruns(pipe: TmpRepo) -> None:
 def test_deleted_or_edited_out_reruns_its_stage(pipe: TmpRepo) -> None:
     repro(pipe.repo)
     (pipe.root / "model.bin").unlink()
-    result = repro(pipe.repo)
+    result = repro(pipe.repo, run_cache=False)
     assert actions(result) == {"prepare": "skipped", "train": "ran"}
     assert result.stages[1].reasons == ("out `model.bin` missing",)
     assert (pipe.root / "model.bin").exists()
 
     (pipe.root / "metrics.json").write_text("{}")
-    result = repro(pipe.repo)
+    result = repro(pipe.repo, run_cache=False)
     assert actions(result) == {"prepare": "skipped", "train": "ran"}
     assert result.stages[1].reasons == ("out `metrics.json` changed",)
 
@@ -293,7 +300,7 @@ def test_folder_out_uncached_out_and_wdir(tmp_repo: TmpRepo) -> None:
     assert outs["log.txt"]["oid"] == xxh(b"log")
     assert xxh(b"a") in cache_oids(tmp_repo)
     assert outs["out"]["oid"] in cache_oids(tmp_repo)  # the folder's manifest
-    assert xxh(b"log") not in cache_oids(tmp_repo)
+    assert xxh(b"log") in cache_oids(tmp_repo)  # for the run cache; the lock says uncached
     assert (tmp_repo.root / "sub/.gitignore").read_text().splitlines() == ["/out"]
     assert actions(repro(tmp_repo.repo)) == {"make": "skipped"}
 
