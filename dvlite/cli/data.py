@@ -46,7 +46,8 @@ def add(
 
 def commit(ctx: typer.Context, targets: Targets = None, jobs: Jobs = None,
            as_json: Json = False) -> None:
-    """Store the current content of tracked data and update its pointers."""
+    """Store the current content of tracked data and update its pointers (a stage output:
+    its stage's entry in dvlite.lock)."""
     options = options_of(ctx)
     with options.repo() as repo, Bar(options, "hashing") as bar:
         result = add_op.commit(repo, options.paths(targets), jobs=jobs, progress=bar)
@@ -63,11 +64,13 @@ def _report_stored(ctx: typer.Context, result: add_op.StoreResult, as_json: bool
         what = f"{s.files} files, " if s.files is not None else ""
         state = verb if s.changed else "unchanged"
         message(options, f"{state} `{s.path}` ({what}{size_text(s.size)}) -> `{s.pointer_file}`")
+    for stage in result.stages:
+        message(options, f"recorded stage `{stage}` as it is now -> `dvlite.lock`")
     if options.verbose:
         message(options, f"hashed {result.hashed_files} files "
                          f"({size_text(result.hashed_bytes)})")
-    if any(s.changed for s in result.stored) and not result.staged:
-        message(options, "commit the pointers with `git add` and `git commit`")
+    if (any(s.changed for s in result.stored) or result.stages) and not result.staged:
+        message(options, "commit the pointers (and dvlite.lock) with `git add` and `git commit`")
 
 
 def status(

@@ -11,10 +11,13 @@ from dvlite import scm
 from dvlite.errors import PathError
 from dvlite.fsutil import NO_PROGRESS, Progress, atomic_write
 from dvlite.ops.checkout import link_workspace
+from dvlite.ops.repro import commit_stages
+from dvlite.pipeline import lockfile as lockfiles
 from dvlite.pointer import Pointer
 from dvlite.workspace import (
     Scan,
     Tracked,
+    compare,
     find_tracked,
     load_tracked,
     resolve_targets,
@@ -45,6 +48,7 @@ class StoreResult:
     hashed_files: int
     hashed_bytes: int
     staged: bool  # pointers and .gitignore files were staged in git (core.autostage)
+    stages: tuple[str, ...] = ()  # stages whose lock entries `commit` recorded anew
 
 
 def add(
@@ -83,20 +87,22 @@ def commit(
     repo: Repo, targets: Sequence[str] = (), *, jobs: int | None = None,
     progress: Progress = NO_PROGRESS,
 ) -> StoreResult:
-    """Store the current content of tracked paths and update their pointers."""
+    """Store the current content of tracked paths and update their pointers; a stage output
+    updates its stage's lock entry instead. Without targets: every pointer, and every stage
+    whose outputs changed."""
     with repo.lock():
         tracked: dict[str, Tracked] = {}
+        stages: set[str] = set()
         for target in resolve_targets(repo, targets):
-            if target.tracked.stage is not None and targets:
-                raise PathError(
-                    f"`{target.path}` is an output of {target.tracked.source}",
-                    hint=f"run `dvlite repro {target.tracked.stage}` to record it",
-                )
             if target.tracked.stage is None:
                 tracked[target.tracked.path] = target.tracked  # a file inside commits its folder
+            elif targets or not compare(repo, target).matches:
+                stages.add(target.tracked.stage)
         results = [_store(repo, t.path, t, jobs=jobs, progress=progress)
                    for t in tracked.values()]
-        return _finish(repo, results)
+        if stages:
+            commit_stages(repo, sorted(stages))
+        return _finish(repo, results, sorted(stages))
 
 
 def _addable(repo: Repo, path: str) -> str:
@@ -159,13 +165,19 @@ def _store(
     return stored, [pointer_file, ignore_file], result
 
 
-def _finish(repo: Repo, results: list[tuple[Stored, list[str], Scan]]) -> StoreResult:
+def _finish(
+    repo: Repo, results: list[tuple[Stored, list[str], Scan]], stages: Sequence[str] = (),
+) -> StoreResult:
     staged = bool(repo.config.get("core.autostage"))
     if staged:
-        repo.git.stage(sorted({f for _, files, _ in results for f in files}))
+        files = {f for _, files, _ in results for f in files}
+        if stages:
+            files.add(lockfiles.FILENAME)
+        repo.git.stage(sorted(files))
     return StoreResult(
         tuple(stored for stored, _, _ in results),
         hashed_files=sum(s.hashed_files for _, _, s in results),
         hashed_bytes=sum(s.hashed_bytes for _, _, s in results),
         staged=staged,
+        stages=tuple(stages),
     )

@@ -28,7 +28,7 @@ from dvlite.pipeline.params import read_params
 from dvlite.workspace import find_tracked, scan
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from dvlite.pipeline.stage import Stage
     from dvlite.repo import Repo
@@ -271,6 +271,32 @@ def _run(
     new = _record(lock_path, lock, stage.name, entry)
     runcache.save(repo, stage, entry)  # after the lock: an entry it cannot hold is no run
     return new
+
+
+def commit_stages(repo: Repo, names: Iterable[str]) -> None:
+    """Record what the named stages' deps, params and outs hold now, as if each had just run
+    (``dvlite commit`` of a stage output: an output fixed by hand, or a dep change known not
+    to matter). The caller holds the repo lock."""
+    stages = _load_stages(repo)
+    lock_path = repo.abs(lockfiles.FILENAME)
+    lock = lockfiles.load(lock_path, algorithm=repo.cache.algorithm)
+    env = Environment.current(repo.root, repo.cache.algorithm)
+    for name in names:
+        stage = stages.get(name)
+        if stage is None:
+            raise PipelineError(
+                f"stage `{name}` is in {lockfiles.FILENAME} but not in {stages_mod.FILENAME}",
+                hint="run `dvlite repro` to bring the lock in line with the stages",
+            )
+        missing = [p for p in stage.out_paths if not os.path.lexists(repo.abs(p))]
+        if missing:
+            raise PipelineError(f"cannot commit stage `{name}`: its out `{missing[0]}` is missing",
+                                hint=f"run `dvlite repro {name}` to make it")
+        deps = _hash_deps(repo, stage, (), allow_missing=False)
+        params = read_params(repo.abs(stage.wdir), stage.params)
+        outs = runcache.store_outs(repo, stage)
+        entry = StageLock(stage.cmd, deps, params, outs, stage.wdir, env)
+        lock = _record(lock_path, lock, name, entry)
 
 
 def _record(lock_path: str, lock: Lockfile, name: str, entry: StageLock) -> Lockfile:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dvlite.errors import PathError
-from dvlite.ops.add import add
+from dvlite.errors import PathError, PipelineError
+from dvlite.ops.add import add, commit
 from dvlite.ops.checkout import checkout
 from dvlite.ops.diff import diff
 from dvlite.ops.init import remote_add
@@ -19,9 +19,10 @@ from dvlite.ops.ls import ls
 from dvlite.ops.repro import repro
 from dvlite.ops.status import status
 from dvlite.ops.sync import pull, push
+from dvlite.pipeline import lockfile
 from dvlite.repo import Repo
 from dvlite.workspace import find_tracked, tracked_at
-from tests.ops.support import xxh
+from tests.ops.support import object_path, xxh
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -158,3 +159,35 @@ def test_add_refuses_a_folder_holding_an_output(built: TmpRepo) -> None:
     repro(built.repo)
     with pytest.raises(PathError, match=r"`sub` holds tracked data `sub/features` \(stage"):
         add(built.repo, [str(built.root / "sub")])
+
+
+def test_commit_of_an_output_records_its_whole_stage(built: TmpRepo) -> None:
+    (built.root / "model.bin").write_bytes(b"tuned by hand")
+    (built.root / "build.py").write_text(BUILD + "# a comment changes no output\n")
+    result = commit(built.repo, [str(built.root / "model.bin")])
+    assert result.stages == ("build",)
+    assert result.stored == ()
+    entry = lockfile.load(str(built.root / "dvlite.lock")).stages["build"]
+    assert entry.outs["model.bin"].oid == xxh(b"tuned by hand")
+    assert entry.deps["build.py"] == xxh((BUILD + "# a comment changes no output\n").encode())
+    assert (built.root / "model.bin").read_bytes() == b"tuned by hand"
+    assert object_path(built, xxh(b"tuned by hand")).read_bytes() == b"tuned by hand"
+    assert status(built.repo).entries == ()
+    assert [r.action for r in repro(built.repo).stages] == ["skipped"]
+
+
+def test_commit_without_targets_records_only_changed_stages(built: TmpRepo) -> None:
+    before = (built.root / "dvlite.lock").read_bytes()
+    assert commit(built.repo).stages == ()
+    assert (built.root / "dvlite.lock").read_bytes() == before
+    (built.root / "features" / "0.txt").write_text("edited")
+    assert commit(built.repo).stages == ("build",)
+    assert lockfile.load(str(built.root / "dvlite.lock")).stages["build"].outs[
+        "features"].oid != lockfile.decode(before, source="old").stages["build"].outs[
+        "features"].oid
+
+
+def test_commit_of_a_missing_output_says_to_run_the_stage(built: TmpRepo) -> None:
+    (built.root / "log.txt").unlink()
+    with pytest.raises(PipelineError, match=r"cannot commit stage `build`: its out `log\.txt`"):
+        commit(built.repo, [str(built.root / "model.bin")])
