@@ -1,10 +1,12 @@
 """Commands that set up and look after a repo: init config fsck version install uninstall,
-and the hidden `git-hook` the installed git hooks run."""
+and the hidden `git-hook` and `git-merge-driver` that the installed git hooks and merge
+drivers run."""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from importlib import metadata
 from typing import Annotated
@@ -14,7 +16,7 @@ import typer
 from dvlite import __version__
 from dvlite.cli.options import Options, options_of
 from dvlite.cli.output import Bar, data, emit_json, message
-from dvlite.errors import CorruptObjectError, UsageError
+from dvlite.errors import CorruptObjectError, DvliteError, UsageError
 from dvlite.ops import fsck as fsck_op
 from dvlite.ops import hook_handlers as handlers_op
 from dvlite.ops import hooks as hooks_op
@@ -28,6 +30,7 @@ def register(app: typer.Typer) -> None:
     for command in (init, config, fsck, version, install, uninstall):
         app.command()(command)
     app.command("git-hook", hidden=True)(git_hook)
+    app.command("git-merge-driver", hidden=True)(git_merge_driver)
 
 
 def init(ctx: typer.Context) -> None:
@@ -111,7 +114,8 @@ def version(as_json: Json = False) -> None:
 
 
 def install(ctx: typer.Context) -> None:
-    """Install git hooks: pre-commit, post-checkout, pre-push and post-merge."""
+    """Install git hooks (pre-commit, post-checkout, pre-push, post-merge) and merge drivers
+    for `.dvl` files and `dvlite.lock`."""
     options = options_of(ctx)
     with options.repo() as repo:
         result = hooks_op.install(repo, python=sys.executable)
@@ -119,10 +123,12 @@ def install(ctx: typer.Context) -> None:
         message(options, f"{change.action} the {change.name} hook `{change.path}`")
         if change.chained:
             message(options, f"  the hook that was there runs first, from `{change.chained}`")
+    for driver in result.drivers:
+        message(options, f"{driver.action} the {driver.name} merge driver for `{driver.pattern}`")
 
 
 def uninstall(ctx: typer.Context) -> None:
-    """Remove dvlite's git hooks, putting back the hooks they ran first."""
+    """Remove dvlite's git hooks and merge drivers, putting back the hooks they ran first."""
     options = options_of(ctx)
     with options.repo() as repo:
         result = hooks_op.uninstall(repo)
@@ -131,6 +137,11 @@ def uninstall(ctx: typer.Context) -> None:
             message(options, f"left `{change.path}` alone: it is not dvlite's hook")
         elif change.action != "absent":
             message(options, f"{change.action} the {change.name} hook `{change.path}`")
+    for driver in result.drivers:
+        if driver.action == "not ours":
+            message(options, f"left the {driver.name} merge driver alone: it is not dvlite's")
+        elif driver.action != "absent":
+            message(options, f"removed the {driver.name} merge driver for `{driver.pattern}`")
 
 
 def git_hook(
@@ -162,6 +173,45 @@ def git_hook(
         elif handlers_op.wants_checkout(name, args, os.environ):
             with Bar(options, "checkout") as bar:
                 _synced(options, handlers_op.sync_workspace(repo, progress=bar))
+
+
+_MERGE_HINTS = {
+    "pointer": "keep one side with `git checkout --ours {path}` or `git checkout --theirs "
+               "{path}`, then `dvlite checkout` and `git add {path}`",
+    "lock": "keep one side with `git checkout --ours {path}` or `git checkout --theirs "
+            "{path}`, then run `dvlite repro` and `git add {path}`",
+}
+
+
+def git_merge_driver(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="What is merged: " + ", ".join(_MERGE_HINTS))],
+    base: Annotated[str, typer.Argument(help="The common ancestor's version (git's %O).")],
+    ours: Annotated[str, typer.Argument(help="Our version, replaced by the result (%A).")],
+    theirs: Annotated[str, typer.Argument(help="Their version (%B).")],
+    path: Annotated[str, typer.Argument(help="The file's path in the work tree (%P).")],
+) -> None:
+    """Merge a `.dvl` pointer or `dvlite.lock` (the merge drivers `dvlite install` declares
+    run this); exit 1, leaving both sides between conflict markers, when it cannot."""
+    options = options_of(ctx)
+    if kind not in _MERGE_HINTS:
+        raise UsageError(f"unknown merge driver `{kind}`; dvlite has {', '.join(_MERGE_HINTS)}")
+    handlers_op.leave_git(os.environ)
+    base_data, ours_data, theirs_data = (_read(options.path(p)) for p in (base, ours, theirs))
+    result = handlers_op.merge_file(kind, base_data, ours_data, theirs_data,
+                                    start=options.path("."))
+    with open(options.path(ours), "wb") as f:  # git's temporary file: it reads the result back
+        f.write(result.data)
+    if result.conflict is not None:
+        raise DvliteError(f"cannot merge `{path}`: {result.conflict}",
+                          hint=_MERGE_HINTS[kind].format(path=shlex.quote(path)))
+    if options.verbose:
+        message(options, f"dvlite: merged `{path}` ({result.how})")
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def _pushed(options: Options, outcome: handlers_op.PushOutcome) -> None:

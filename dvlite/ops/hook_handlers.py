@@ -6,6 +6,9 @@ pre-push sends the data of the pushed commits to the default dvlite remote
 first, or stops the push; post-checkout (of a branch) and post-merge bring the
 workspace data in line with the pointers.
 
+The merge drivers ``dvlite install`` declares run ``merge_file`` (the merges themselves are
+in ``merge.py``).
+
 Each handler takes git's arguments (and, for pre-push, git's ref lines on
 standard input) or, with no arguments, the ``PRE_COMMIT_*`` variables the
 pre-commit framework sets instead.
@@ -29,16 +32,19 @@ from dvlite.errors import (
     UsageError,
 )
 from dvlite.fsutil import NO_PROGRESS, Progress
+from dvlite.ops import merge
 from dvlite.ops.checkout import checkout
 from dvlite.ops.hooks import SKIP_VARIABLE
 from dvlite.ops.status import status
 from dvlite.ops.sync import Scope, objects_needed, push, targets_in_scope
 from dvlite.repo import Repo
+from dvlite.storage.hashing import DEFAULT_ALGORITHM
 from dvlite.workspace import Target, Tracked
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping, Sequence
 
+    from dvlite.ops.merge import MergeResult
     from dvlite.ops.sync import SyncResult
 
 _SKIP_HINT = f"or skip dvlite's hooks once with `{SKIP_VARIABLE}=1 git push`"
@@ -63,18 +69,47 @@ def hook_repo(start: str, env: Mapping[str, str]) -> Repo | str:
     """The dvlite repo a hook run in ``start`` acts on, or why it does nothing."""
     if env.get(SKIP_VARIABLE) == "1":
         return f"{SKIP_VARIABLE} is set"
-    try:
-        repo = Repo.discover(start)
-    except NotARepoError:
-        return "not in a dvlite project"
-    # a git repo nested in a dvlite project (a submodule) is not the project
-    if scm.find_work_tree(start) != repo.root:
-        repo.close()
+    repo = project_repo(start)
+    if repo is None:
         return "not in a dvlite project"
     if any(os.path.isdir(scm.git_path(repo.root, d)) for d in ("rebase-merge", "rebase-apply")):
         repo.close()  # a rebase checks out and commits many times: data follows at its end
         return "a rebase is in progress"
     return repo
+
+
+def project_repo(start: str, *, strict_config: bool = True) -> Repo | None:
+    """The dvlite project whose git work tree has its top at or above ``start``, or None."""
+    try:
+        repo = Repo.discover(start, strict_config=strict_config)
+    except NotARepoError:
+        return None
+    # a git repo nested in a dvlite project (a submodule) is not the project
+    if scm.find_work_tree(start) != repo.root:
+        repo.close()
+        return None
+    return repo
+
+
+# --- merge drivers ----------------------------------------------------------------------------
+
+
+def merge_file(kind: str, base: bytes, ours: bytes, theirs: bytes, *,
+               start: str) -> MergeResult:
+    """What dvlite's merge driver of ``kind`` (pointer, lock) makes of a file's three
+    versions, run by git in ``start`` (the work tree top). In a dvlite project it reads
+    oids with the project's hash and merges folders through its cache; elsewhere it keeps
+    to the rules that need neither. Never skipped: git needs a result from a driver."""
+    repo = project_repo(start, strict_config=False)  # a broken config value is no reason
+    cache = repo.cache if repo is not None else None
+    algorithm = cache.algorithm if cache is not None else DEFAULT_ALGORITHM
+    try:
+        if kind == "lock":
+            return merge.merge_lock(base, ours, theirs, algorithm=algorithm)
+        return merge.merge_pointer(base, ours, theirs, cache=cache, algorithm=algorithm)
+    finally:
+        if repo is not None:
+            repo.close()
 
 
 # --- pre-commit -------------------------------------------------------------------------------

@@ -9,7 +9,12 @@ the same standard input; ``uninstall`` puts it back. The script runs
 ``install``, so the hook finds that dvlite whatever the ``PATH`` of the program
 that called git.
 
-What the hooks then do is in ``hook_handlers.py``.
+``install`` also declares git merge drivers for ``*.dvl`` pointers and
+``dvlite.lock``: the command in the repo's own git config (``merge.<name>.driver``,
+recognised by its ``git-merge-driver`` call), the files it merges in the work
+tree's ``.gitattributes``; ``uninstall`` removes exactly those keys and lines.
+
+What the hooks then do is in ``hook_handlers.py``; the merges, in ``merge.py``.
 """
 
 from __future__ import annotations
@@ -96,9 +101,17 @@ class HookChange:
 
 
 @dataclass(frozen=True)
+class DriverChange:
+    name: str  # git's name for the merge driver
+    pattern: str  # the files it merges, as .gitattributes names them
+    action: Action
+
+
+@dataclass(frozen=True)
 class HooksResult:
     hooks_dir: str
     changes: tuple[HookChange, ...]
+    drivers: tuple[DriverChange, ...] = ()
 
 
 def hooks_dir(repo: Repo) -> str:
@@ -107,10 +120,12 @@ def hooks_dir(repo: Repo) -> str:
 
 
 def install(repo: Repo, *, python: str) -> HooksResult:
-    """Install every dvlite hook, keeping (chaining) a hook that is already there."""
+    """Install every dvlite hook, keeping (chaining) a hook that is already there, and
+    declare the merge drivers."""
     folder = hooks_dir(repo)
     os.makedirs(folder, exist_ok=True)
-    return HooksResult(folder, tuple(_install_one(folder, name, python) for name in HOOKS))
+    changes = tuple(_install_one(folder, name, python) for name in HOOKS)
+    return HooksResult(folder, changes, install_drivers(repo.root, python=python))
 
 
 def _install_one(folder: str, name: str, python: str) -> HookChange:
@@ -131,9 +146,10 @@ def _install_one(folder: str, name: str, python: str) -> HookChange:
 
 
 def uninstall(repo: Repo) -> HooksResult:
-    """Remove dvlite's hooks, putting back the hooks they chained."""
+    """Remove dvlite's hooks, putting back the hooks they chained, and its merge drivers."""
     folder = hooks_dir(repo)
-    return HooksResult(folder, tuple(_uninstall_one(folder, name) for name in HOOKS))
+    changes = tuple(_uninstall_one(folder, name) for name in HOOKS)
+    return HooksResult(folder, changes, uninstall_drivers(repo.root))
 
 
 def _uninstall_one(folder: str, name: str) -> HookChange:
@@ -148,3 +164,65 @@ def _uninstall_one(folder: str, name: str) -> HookChange:
         os.replace(chained, path)
         return HookChange(name, path, "restored", path)
     return HookChange(name, path, "removed")
+
+
+# --- merge drivers ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MergeDriver:
+    name: str  # merge.<name>.driver in git's config, merge=<name> in .gitattributes
+    kind: str  # what `dvlite git-merge-driver KIND` merges
+    pattern: str  # the files it merges
+    description: str  # merge.<name>.name, which git shows
+
+    @property
+    def attribute(self) -> str:
+        return f"{self.pattern} merge={self.name}"
+
+
+DRIVERS = (
+    MergeDriver("dvlite-pointer", "pointer", "*.dvl", "dvlite pointer (.dvl) merge driver"),
+    MergeDriver("dvlite-lock", "lock", "dvlite.lock", "dvlite.lock merge driver"),
+)
+_DRIVER_CALL = " -m dvlite git-merge-driver "  # tells our driver command from another
+
+
+def driver_command(kind: str, python: str) -> str:
+    """git runs this through the shell, the placeholders replaced by quoted file names:
+    %O base, %A ours (where the result goes), %B theirs, %P the path in the work tree."""
+    return f"{shlex.quote(python)} -P{_DRIVER_CALL}{kind} %O %A %B %P"
+
+
+def install_drivers(root: str, *, python: str) -> tuple[DriverChange, ...]:
+    """Declare dvlite's merge drivers in the repo's git config and ``.gitattributes``."""
+    changes = []
+    for driver in DRIVERS:
+        key = f"merge.{driver.name}.driver"
+        ours = _DRIVER_CALL in (scm.config_get(root, key) or "")
+        scm.config_set(root, key, driver_command(driver.kind, python))
+        scm.config_set(root, f"merge.{driver.name}.name", driver.description)
+        changes.append(DriverChange(driver.name, driver.pattern,
+                                    "updated" if ours else "installed"))
+    scm.edit_attributes(root, add=[d.attribute for d in DRIVERS])
+    return tuple(changes)
+
+
+def uninstall_drivers(root: str) -> tuple[DriverChange, ...]:
+    """Remove dvlite's merge drivers: our config keys and ``.gitattributes`` lines only."""
+    changes = []
+    for driver in DRIVERS:
+        key, name_key = f"merge.{driver.name}.driver", f"merge.{driver.name}.name"
+        command = scm.config_get(root, key)
+        if command is not None and _DRIVER_CALL not in command:
+            changes.append(DriverChange(driver.name, driver.pattern, "not ours"))
+            continue  # someone else's driver under our name: leave it and its attribute
+        # a name without a command makes git stop every merge of those files: both go
+        if command is not None or scm.config_get(root, name_key) == driver.description:
+            scm.config_unset(root, name_key)
+        if command is not None:
+            scm.config_unset(root, key)
+        dropped = scm.edit_attributes(root, remove=[driver.attribute])
+        changes.append(DriverChange(driver.name, driver.pattern,
+                                    "removed" if command is not None or dropped else "absent"))
+    return tuple(changes)

@@ -139,8 +139,9 @@ def test_install_and_uninstall_commands(tmp_repo: TmpRepo,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     result = run_main(capsys, "install")
     assert (result.code, result.out) == (0, "")
-    assert len(result.err_lines) == 4
+    assert len(result.err_lines) == 6  # four hooks, two merge drivers
     assert "installed the pre-push hook" in result.err
+    assert "installed the dvlite-pointer merge driver for `*.dvl`" in result.err
     assert is_ours(os.path.join(tmp_repo.root, ".git", "hooks", "pre-push"))
     result = run_main(capsys, "uninstall")
     assert (result.code, result.out) == (0, "")
