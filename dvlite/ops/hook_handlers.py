@@ -38,6 +38,7 @@ from dvlite.ops.hooks import SKIP_VARIABLE
 from dvlite.ops.status import status
 from dvlite.ops.sync import Scope, objects_needed, push, targets_in_scope
 from dvlite.repo import Repo
+from dvlite.scm import plumbing
 from dvlite.storage.hashing import DEFAULT_ALGORITHM
 from dvlite.workspace import Target, Tracked
 
@@ -72,7 +73,8 @@ def hook_repo(start: str, env: Mapping[str, str]) -> Repo | str:
     repo = project_repo(start)
     if repo is None:
         return "not in a dvlite project"
-    if any(os.path.isdir(scm.git_path(repo.root, d)) for d in ("rebase-merge", "rebase-apply")):
+    rebasing = ("rebase-merge", "rebase-apply")
+    if any(os.path.isdir(plumbing.git_path(repo.root, d)) for d in rebasing):
         repo.close()  # a rebase checks out and commits many times: data follows at its end
         return "a rebase is in progress"
     return repo
@@ -142,7 +144,7 @@ def check_commit(repo: Repo, *, index_file: str | None = None) -> int:
 def _staged_without_data(repo: Repo, index_file: str | None) -> list[str]:
     """Paths whose pointer the commit adds or changes and whose objects the cache lacks."""
     targets = []
-    for pointer_file, data in scm.staged_files(repo.root, pointers.SUFFIX,
+    for pointer_file, data in plumbing.staged_files(repo.root, pointers.SUFFIX,
                                                index_file=index_file):
         ptr = pointers.decode(data, source=f"{pointer_file} (staged)",
                               algorithm=repo.cache.algorithm)
@@ -203,7 +205,7 @@ def push_commits(repo: Repo, request: PushRequest, *,
                  progress: Progress = NO_PROGRESS) -> PushOutcome:
     """Send to the default dvlite remote the data of the commits being pushed that the git
     remote lacks; raise (stopping the git push) when some of it cannot get there."""
-    shas = scm.new_commits(repo.root, request.tips, exclude=request.known,
+    shas = plumbing.new_commits(repo.root, request.tips, exclude=request.known,
                            remote=request.remote)
     if not shas:
         return PushOutcome(0, None)

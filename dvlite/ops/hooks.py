@@ -24,9 +24,9 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from dvlite import scm
 from dvlite.errors import UnsafeOperationError
 from dvlite.fsutil import atomic_write
+from dvlite.scm import plumbing
 
 if TYPE_CHECKING:
     from dvlite.repo import Repo
@@ -116,7 +116,7 @@ class HooksResult:
 
 def hooks_dir(repo: Repo) -> str:
     """The folder git runs hooks from: ``core.hooksPath`` if set; shared by all worktrees."""
-    return scm.git_path(repo.root, "hooks")
+    return plumbing.git_path(repo.root, "hooks")
 
 
 def install(repo: Repo, *, python: str) -> HooksResult:
@@ -199,12 +199,12 @@ def install_drivers(root: str, *, python: str) -> tuple[DriverChange, ...]:
     changes = []
     for driver in DRIVERS:
         key = f"merge.{driver.name}.driver"
-        ours = _DRIVER_CALL in (scm.config_get(root, key) or "")
-        scm.config_set(root, key, driver_command(driver.kind, python))
-        scm.config_set(root, f"merge.{driver.name}.name", driver.description)
+        ours = _DRIVER_CALL in (plumbing.config_get(root, key) or "")
+        plumbing.config_set(root, key, driver_command(driver.kind, python))
+        plumbing.config_set(root, f"merge.{driver.name}.name", driver.description)
         changes.append(DriverChange(driver.name, driver.pattern,
                                     "updated" if ours else "installed"))
-    scm.edit_attributes(root, add=[d.attribute for d in DRIVERS])
+    plumbing.edit_attributes(root, add=[d.attribute for d in DRIVERS])
     return tuple(changes)
 
 
@@ -213,16 +213,16 @@ def uninstall_drivers(root: str) -> tuple[DriverChange, ...]:
     changes = []
     for driver in DRIVERS:
         key, name_key = f"merge.{driver.name}.driver", f"merge.{driver.name}.name"
-        command = scm.config_get(root, key)
+        command = plumbing.config_get(root, key)
         if command is not None and _DRIVER_CALL not in command:
             changes.append(DriverChange(driver.name, driver.pattern, "not ours"))
             continue  # someone else's driver under our name: leave it and its attribute
         # a name without a command makes git stop every merge of those files: both go
-        if command is not None or scm.config_get(root, name_key) == driver.description:
-            scm.config_unset(root, name_key)
+        if command is not None or plumbing.config_get(root, name_key) == driver.description:
+            plumbing.config_unset(root, name_key)
         if command is not None:
-            scm.config_unset(root, key)
-        dropped = scm.edit_attributes(root, remove=[driver.attribute])
+            plumbing.config_unset(root, key)
+        dropped = plumbing.edit_attributes(root, remove=[driver.attribute])
         changes.append(DriverChange(driver.name, driver.pattern,
                                     "removed" if command is not None or dropped else "absent"))
     return tuple(changes)

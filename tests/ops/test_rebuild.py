@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dvlite import scm
 from dvlite.errors import GitError, MissingObjectError, PipelineError, StageFailedError
 from dvlite.ops import sync
 from dvlite.ops.init import remote_add
@@ -25,6 +24,7 @@ from dvlite.ops.repro import repro
 from dvlite.pipeline import lockfile as lockfiles
 from dvlite.pipeline.lockfile import Environment
 from dvlite.repo import Repo
+from dvlite.scm import plumbing
 from tests.helpers import git
 from tests.ops.support import cache_oids, drop_object, snapshot, xxh
 from tests.ops.test_repro import PARAMS, PIPELINE, PREPARE, TRAIN
@@ -310,7 +310,7 @@ def test_temporary_worktree_is_at_rev_and_goes_away_on_error(tmp_repo: TmpRepo,
     seen: list[str] = []
 
     def look_then_fail() -> None:
-        with scm.temporary_worktree(str(tmp_repo.root), "HEAD~1") as path:
+        with plumbing.temporary_worktree(str(tmp_repo.root), "HEAD~1") as path:
             seen.append(os.path.relpath(path, tmp_repo.root))
             with open(os.path.join(path, "a.txt")) as f:
                 seen.append(f.read())
@@ -320,7 +320,7 @@ def test_temporary_worktree_is_at_rev_and_goes_away_on_error(tmp_repo: TmpRepo,
         look_then_fail()
     assert seen[0].startswith("..")  # outside the user's work tree
     assert seen[1] == "one"
-    with pytest.raises(GitError), scm.temporary_worktree(str(tmp_repo.root), "nope"):
+    with pytest.raises(GitError), plumbing.temporary_worktree(str(tmp_repo.root), "nope"):
         pass
     assert (tmp_repo.root / "a.txt").read_text() == "two"
     assert_no_worktree_left(tmp_repo.root, temp_root)
@@ -333,13 +333,13 @@ def test_ctrl_c_during_cleanup_waits_until_the_worktree_is_gone(
         pytest.skip("signals reach only the main thread")
     tmp_repo.gen({"a.txt": "one"})
     tmp_repo.git_commit("one")
-    remove = scm._remove_worktree
+    remove = plumbing._remove_worktree
 
     def pressed_again(*args: str) -> None:
         os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C, just as cleanup starts
         remove(*args)
 
-    monkeypatch.setattr(scm, "_remove_worktree", pressed_again)
-    with pytest.raises(KeyboardInterrupt), scm.temporary_worktree(str(tmp_repo.root), "HEAD"):
+    monkeypatch.setattr(plumbing, "_remove_worktree", pressed_again)
+    with pytest.raises(KeyboardInterrupt), plumbing.temporary_worktree(str(tmp_repo.root), "HEAD"):
         pass
     assert_no_worktree_left(tmp_repo.root, temp_root)
