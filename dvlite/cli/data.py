@@ -180,19 +180,24 @@ def ls(
     ctx: typer.Context,
     path: Annotated[str | None, typer.Argument(help="A tracked path or a folder.")] = None,
     rev: Annotated[str | None, typer.Option("--rev", help="A git revision.")] = None,
+    remote: Annotated[str | None, typer.Option(
+        "--remote", "-r", metavar="[NAME]", show_default=False,
+        help="Also say whether this remote (the default one if no NAME) has it.")] = None,
     as_json: Json = False,
 ) -> None:
-    """List tracked data: path, size, oid, whether it is in the cache."""
+    """List tracked data: path, size, oid, whether it is in the cache (and on a remote)."""
     options = options_of(ctx)
     with options.repo() as repo:
         rel = repo.rel(options.path(path)) if path is not None else ""
-        entries = ls_op.ls(repo, rel, rev=rev)
+        entries = ls_op.ls(repo, rel, rev=rev, on_remote=remote is not None,
+                           remote=remote or None)
     if as_json:
         emit_json(entries)
         return
     for e in entries:
         cached = "cached" if e.in_cache else "not-cached"
-        data(f"{e.path}\t{e.size}\t{e.oid}\t{cached}")
+        where = "" if e.on_remote is None else "\ton-remote" if e.on_remote else "\tnot-on-remote"
+        data(f"{e.path}\t{e.size}\t{e.oid}\t{cached}{where}")
 
 
 def get(

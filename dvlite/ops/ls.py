@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from dvlite.errors import CorruptObjectError, MissingObjectError, PathError, PointerError
@@ -22,10 +22,25 @@ class LsEntry:
     oid: Oid
     in_cache: bool
     files: int | None = None  # folders
+    on_remote: bool | None = None  # None: not asked
 
 
-def ls(repo: Repo, path: str = "", *, rev: str | None = None) -> list[LsEntry]:
-    """Tracked paths at or below ``path`` (repo-relative); inside a tracked folder, its files."""
+def ls(
+    repo: Repo, path: str = "", *, rev: str | None = None, on_remote: bool = False,
+    remote: str | None = None,
+) -> list[LsEntry]:
+    """Tracked paths at or below ``path`` (repo-relative); inside a tracked folder, its files.
+    With ``on_remote``, whether ``remote`` (default: the default one) holds each."""
+    found = _list(repo, path, rev)
+    if not on_remote:
+        return found
+    store = repo.remote(remote)
+    # a folder's manifest goes up only after all its files, so it alone says the folder is there
+    absent = store.missing({e.oid for e in found}, jobs=store.jobs)
+    return [replace(e, on_remote=e.oid not in absent) for e in found]
+
+
+def _list(repo: Repo, path: str, rev: str | None) -> list[LsEntry]:
     tracked = tracked_at(repo, rev) if rev else find_tracked(repo)
     for t in tracked:
         if path == t.path or path.startswith(t.path + "/"):

@@ -7,10 +7,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from dvlite.errors import MissingObjectError, PathError
+from dvlite.ops.init import remote_add
 from dvlite.ops.ls import LsEntry, ls
+from dvlite.ops.sync import push
 from tests.ops.support import drop_object, read_pointer, xxh
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.helpers import TmpRepo
 
 A, B, D = b"a\n", b"bb\n", b"ddd\n"
@@ -127,3 +131,19 @@ def test_ls_path_missing_at_revision_is_an_error(listed: TmpRepo) -> None:
 
     with pytest.raises(PathError, match="HEAD"):
         ls(listed.repo, "extra.bin", rev="HEAD")
+
+
+def test_ls_says_what_the_remote_holds(listed: TmpRepo, tmp_path: Path) -> None:
+    remote_add(listed.repo, "store", str(tmp_path / "store"), default=True)
+    listed.reopen()
+    assert [e.on_remote for e in ls(listed.repo)] == [None, None]  # not asked
+    assert [e.on_remote for e in ls(listed.repo, on_remote=True)] == [False, False]
+    push(listed.repo, [str(listed.root / "models")])
+    assert [(e.path, e.on_remote) for e in ls(listed.repo, on_remote=True)] == [
+        ("data", False), ("models/m.bin", True)]
+    push(listed.repo)
+    assert all(e.on_remote for e in ls(listed.repo, "data", on_remote=True))
+    store = tmp_path / "store"
+    (store / xxh(A)[:2] / xxh(A)[2:]).unlink()
+    assert [(e.path, e.on_remote) for e in ls(listed.repo, "data", on_remote=True)] == [
+        ("data/a.csv", False), ("data/b.csv", True), ("data/sub/d.csv", True)]
