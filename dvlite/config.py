@@ -34,7 +34,10 @@ def _bool(value: object) -> bool:
 
 
 def _positive_number(value: object) -> float:
-    number = float(value) if isinstance(value, str | int | float) else -1.0
+    try:
+        number = float(value) if isinstance(value, str | int | float) else -1.0
+    except OverflowError:  # TOML reads any integer, and float() refuses one past 1e308
+        raise ValueError("expected a positive number, and not that big") from None
     if isinstance(value, bool) or not number > 0:  # "not >" also refuses NaN
         raise ValueError("expected a positive number")
     return number
@@ -113,7 +116,7 @@ def parse_value(key: str, raw: str) -> Any:
         return list(value) if isinstance(value, tuple) else value
     try:  # free-form options: TOML literals (true, 3, ["a"]) or else a plain string
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):  # nested thousands deep: not a literal
         return raw
 
 
@@ -167,9 +170,19 @@ class Config:
         return None
 
     def section(self, prefix: str) -> dict[str, Any]:
-        """Keys under ``prefix.`` (e.g. one remote's options), prefix removed."""
+        """Keys under ``prefix.`` (e.g. one remote's options), prefix removed; deeper keys
+        become tables again (``client_kwargs.region_name`` → ``{"client_kwargs": {...}}``),
+        as a backend expects them."""
         start = prefix + "."
-        return {k[len(start):]: v for k, v in self.values.items() if k.startswith(start)}
+        found: dict[str, Any] = {}
+        for key, value in self.values.items():
+            if key.startswith(start):
+                *tables, name = key[len(start):].split(".")
+                table = found
+                for part in tables:
+                    table = table.setdefault(part, {})
+                table[name] = value
+        return found
 
 
 def _validated(key: str, raw: object, origin: str) -> Any:

@@ -11,6 +11,7 @@ next step helps) and an exit code; anything else is a bug.
     ├── PathError               a path given by the user is missing, untracked or unsafe
     ├── UnsafeOperationError    would lose data that exists nowhere else; hint names --force
     ├── LockTimeoutError        another dvlite process holds the repo lock
+    ├── DiskFullError           a write ran out of room (ENOSPC, EDQUOT) or over the file size limit
     ├── ObjectError
     │   ├── MissingObjectError  an object is not in the cache
     │   └── CorruptObjectError  stored bytes do not hash to their oid
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 
 class DvliteError(Exception):
     exit_code = 1
+    # False when the exception this one was raised from must not be chained: its text holds
+    # a credential (remote.py decides; the raise sites read it)
+    show_cause = True
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -67,6 +71,10 @@ class UnsafeOperationError(DvliteError):
 
 
 class LockTimeoutError(DvliteError):
+    pass
+
+
+class DiskFullError(DvliteError):
     pass
 
 

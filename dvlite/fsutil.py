@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import tomli_w
 
-from dvlite.errors import ConfigError, LockTimeoutError, PathError
+from dvlite.errors import ConfigError, DiskFullError, LockTimeoutError, PathError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -28,18 +28,99 @@ def atomic_write(path: str, data: bytes, *, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new file, never a part."""
     directory = os.path.dirname(path) or "."
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with disk_full(path, len(data)):
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, mode)  # O_CREAT's mode is filtered by the umask
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    _remove_stale_temps(directory, os.path.basename(path))
+
+
+def _remove_stale_temps(directory: str, name: str) -> None:
+    """Delete the temp files that writers of ``name`` killed before their rename left beside
+    it (``.<name>.<pid>.tmp`` of a process that is gone), so that running a killed command
+    again leaves no litter for git to show. A live writer's file is left alone."""
+    prefix = f".{name}."
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)  # O_CREAT's mode is filtered by the umask
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for entry in names:
+        pid = entry[len(prefix):-len(".tmp")]
+        if entry.startswith(prefix) and entry.endswith(".tmp") and pid.isdigit() and not (
+            _is_running(int(pid))
+        ):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, entry))
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+_MIB = 1 << 20
+_NO_ROOM = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+
+
+@contextlib.contextmanager
+def disk_full(path: str, size: int | None = None) -> Iterator[None]:
+    """Turn a write of ``size`` bytes (when known) to ``path`` that ran out of room into a
+    DiskFullError naming the path and the space it needed. Put it outside the code that
+    deletes the half-written temp file, so the free space it reports is what is left."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _NO_ROOM:
+            raise _no_room(_NO_ROOM[exc.errno], path, size) from exc
+        if exc.errno == errno.EFBIG:  # RLIMIT_FSIZE (`ulimit -f`) or the filesystem's limit
+            needs = f" ({size / _MIB:.1f} MiB)" if size is not None else ""
+            raise DiskFullError(
+                f"file too large: `{path}`{needs} is over the size this process or its "
+                "filesystem allows for one file",
+                hint="raise the limit (`ulimit -f unlimited`) or write elsewhere (`cache.dir`), "
+                "then run the command again",
+            ) from exc
         raise
+
+
+def _no_room(what: str, path: str, size: int | None) -> DiskFullError:
+    free = _free_space(os.path.dirname(path))
+    if size is None or free is None or what != _NO_ROOM[errno.ENOSPC]:  # a quota is not df
+        return DiskFullError(f"{what} writing `{path}`",
+                             hint="free some space there, then run the command again")
+    more = max(size - free, 0)
+    return DiskFullError(
+        f"{what} writing `{path}`: needed about {more / _MIB:.1f} MiB more "
+        f"({size / _MIB:.1f} MiB for this file, {free / _MIB:.1f} MiB free)",
+        hint="free space there (more if the command has other data to write), "
+        "then run the command again",
+    )
+
+
+def _free_space(folder: str) -> int | None:
+    """Bytes an unprivileged write may still use on the filesystem of ``folder`` (or of the
+    nearest folder above it that exists)."""
+    while folder and not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    try:
+        st = os.statvfs(folder)
+    except OSError:  # "": no such folder here
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def read_toml(path: str) -> dict[str, Any]:
@@ -48,7 +129,8 @@ def read_toml(path: str) -> dict[str, Any]:
         raw = f.read()
     try:
         return tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    # RecursionError: arrays or tables nested thousands deep (tomllib recurses)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ConfigError(f"cannot parse `{path}`: {exc}", hint="fix or remove the file") from exc
 
 
@@ -126,10 +208,13 @@ def stat_file(path: str, *, allowed: tuple[str, ...]) -> FileStat:
 
 
 class FileLock:
-    """An exclusive ``flock`` on a file, waited for up to ``timeout`` seconds.
+    """An ``flock`` on a file, waited for up to ``timeout`` seconds: exclusive, or ``shared``
+    with other shared holders (then it only keeps exclusive holders out).
 
     The kernel drops the lock when its holder dies, so a killed process never
-    leaves a stale lock behind.
+    leaves a stale lock behind; the descriptor is not inherited by child processes (a
+    stage's command outliving a killed dvlite does not keep the lock). ``what`` names what
+    the lock guards in the timeout message.
     """
 
     def __init__(
@@ -138,19 +223,24 @@ class FileLock:
         *,
         timeout: float,
         on_wait: Callable[[], None] | None = None,
+        shared: bool = False,
+        what: str = "this repo",
     ) -> None:
         self.path = path
         self.timeout = timeout
         self.on_wait = on_wait
+        self.shared = shared
+        self.what = what
         self._fd: int | None = None
 
     def __enter__(self) -> FileLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        mode = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
         deadline = time.monotonic() + self.timeout
         told = False
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
                 break
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
@@ -159,7 +249,7 @@ class FileLock:
             if time.monotonic() >= deadline:
                 os.close(fd)
                 raise LockTimeoutError(
-                    f"another dvlite command has been working in this repo for over "
+                    f"another dvlite command has been working in {self.what} for over "
                     f"{self.timeout:g} s (lock `{self.path}`)",
                     hint="wait for it to finish, or raise `core.lock_timeout`",
                 )

@@ -14,14 +14,21 @@ from typing import Any, Literal
 import tomli_w
 
 from dvlite.errors import PointerError
-from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, is_oid
+from dvlite.storage.hashing import ALGORITHMS, DEFAULT_ALGORITHM, Oid, is_oid
 from dvlite.storage.manifest import is_safe_relative_path
 
 SUFFIX = ".dvl"
 VERSION = 1
 MAX_BYTES = 64 * 1024  # a pointer is tiny; anything bigger is not one
 HEADER = "# dvlite pointer: commit this file; the data lives in the cache and remotes\n"
-_KNOWN = ("version", "path", "oid", "size", "files", "kind")
+_KNOWN = ("version", "path", "oid", "size", "files", "kind", "hash")
+# A pointer records the hash of its oid as `hash`, written only when it is not the default
+# (so xxh128 pointers stay as they always were). Where it is absent the oid's length says it:
+# sha256 pointers written before `hash` existed read the same.
+_ALGORITHM_OF_LENGTH = {32: "xxh128", 64: "sha256"}
+# git's folder and dvlite's own: data written there would replace the repo's history, config
+# or cache (`checkout --force` of a pointer named `.git` deleted `.git`)
+RESERVED = (".git", ".dvlite")
 
 Kind = Literal["file", "dir"]
 
@@ -44,6 +51,8 @@ class Pointer:
         if self.kind == "dir":
             known["files"] = self.files
         known["kind"] = self.kind
+        if (algorithm := _ALGORITHM_OF_LENGTH.get(len(self.oid))) != DEFAULT_ALGORITHM:
+            known["hash"] = algorithm
         # tomli_w keeps insertion order and puts tables after plain keys.
         return (HEADER + tomli_w.dumps({**known, **dict(sorted(self.extra.items()))})).encode()
 
@@ -57,7 +66,8 @@ def decode(data: bytes, *, source: str, algorithm: str = DEFAULT_ALGORITHM) -> P
         raise PointerError(f"`{source}` is {len(data)} bytes, too big to be a dvlite pointer")
     try:
         doc = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    # RecursionError: 64 KiB is room for arrays nested thousands deep (tomllib recurses)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise PointerError(
             f"`{source}` is not a valid pointer: {exc}",
             hint="restore it with `git checkout -- <file>`, or re-add the data",
@@ -72,8 +82,13 @@ def decode(data: bytes, *, source: str, algorithm: str = DEFAULT_ALGORITHM) -> P
             f"`{source}` has an unsafe path {path!r}",
             hint="a pointer's path is the plain name of the data beside it",
         )
-    if not is_oid(oid, algorithm):
-        raise PointerError(f"`{source}` has a malformed oid {oid!r}")
+    if is_reserved(path) or path.endswith(SUFFIX):
+        raise PointerError(
+            f"`{source}` names `{path}`, which dvlite never writes data to",
+            hint="`.git`, `.dvlite` and `.dvl` pointer files are not data; restore the pointer "
+            "with `git checkout -- <file>`",
+        )
+    _check_oid(doc, source, algorithm)
     if type(size) is not int or size < 0:
         raise PointerError(f"`{source}` has a bad size {size!r}")
     if kind not in ("file", "dir"):
@@ -84,6 +99,32 @@ def decode(data: bytes, *, source: str, algorithm: str = DEFAULT_ALGORITHM) -> P
         raise PointerError(f"`{source}` is a file pointer with a `files` count")
     extra = {k: v for k, v in doc.items() if k not in _KNOWN}
     return Pointer(path, Oid(oid), size, kind, files, extra)  # type: ignore[arg-type]
+
+
+def _check_oid(doc: dict[str, Any], source: str, algorithm: str) -> None:
+    """The oid is one its recorded hash gives, and that hash is the repo's (``algorithm``)."""
+    oid = doc.get("oid")
+    default = _ALGORITHM_OF_LENGTH.get(len(oid)) if isinstance(oid, str) else None
+    recorded = doc.get("hash", default)
+    if recorded is not None and recorded not in ALGORITHMS:
+        raise PointerError(f"`{source}` records an unknown hash {recorded!r}",
+                           hint=f"dvlite knows {' and '.join(ALGORITHMS)}")
+    if recorded is None or not is_oid(oid, recorded):
+        raise PointerError(f"`{source}` has a malformed oid {oid!r}")
+    if recorded != algorithm:
+        raise PointerError(
+            f"`{source}` records a {recorded} oid, but this repo hashes with {algorithm} "
+            "(`core.hash`)",
+            hint=f"a repo keeps one hash: set `core.hash` back to {recorded} in "
+            "`.dvlite/config.toml` (and out of the user config and the environment)",
+        )
+
+
+def is_reserved(rel_path: str) -> bool:
+    """Whether a repo-relative POSIX path is, or is inside, `.git` or `.dvlite`, in any letter
+    case and with trailing dots or spaces (case-insensitive filesystems, and Windows, read
+    `.GIT` and `.git.` as `.git`)."""
+    return rel_path.split("/", 1)[0].rstrip(". ").lower() in RESERVED
 
 
 def load(pointer_file: str, algorithm: str = DEFAULT_ALGORITHM) -> Pointer:

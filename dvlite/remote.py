@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import re
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from dvlite.errors import (
@@ -52,7 +53,11 @@ _UNAVAILABLE_NAMES = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTim
 _SERVER_FAULT = re.compile(r"\b(5\d\d|SlowDown|InternalError|ServiceUnavailable|Throttl)")
 _AUTH_TEXT = re.compile(r"\b(401|403)\b|Forbidden|Unauthorized|AccessDenied|InvalidAccessKey|"
                         r"AuthenticationFailed|AuthorizationFailure")
-_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@/\s]+@", re.I)
+_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@/\s]+)@",
+                       re.I)
+# over HTTP a user name alone is how tokens travel (https://<token>@host/...), so it is masked
+# too; an ssh user name (ssh://git@host) is not a secret
+_HTTP_TOKEN = re.compile(r"(?P<scheme>(?:https?|webdavs?)://)[^:/@\s]+@", re.I)
 
 
 def protocol_of(url: str) -> str:
@@ -66,12 +71,34 @@ def is_secret(option: str) -> bool:
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` with URL passwords and the given secret values masked."""
+    """``text`` with URL passwords (and HTTP user names, which may be tokens) and the given
+    secret values masked."""
     text = _USERINFO.sub(r"\g<scheme>\g<user>:***@", text)
+    text = _HTTP_TOKEN.sub(r"\g<scheme>***@", text)
     for secret in secrets:
         if len(secret) >= 4:
             text = text.replace(secret, "***")
     return text
+
+
+def secrets_in(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The credentials flat config values hold (``remote.<name>.<option>`` keys): secret
+    options and the passwords in remote URLs, for masking wherever text may carry them."""
+    found: list[str] = []
+    for key, value in config.items():
+        section, _, option = key.rpartition(".")
+        if not section.startswith("remote.") or not value:
+            continue
+        if is_secret(option):
+            found.append(str(value))
+        elif option == "url" and (match := _USERINFO.search(str(value))):
+            found.append(match["password"])
+    return tuple(found)
+
+
+def has_credentials(url: str) -> bool:
+    """Whether ``url`` carries a password or token, which must stay out of git."""
+    return redact(url) != url
 
 
 def open_remote(name: str, url: str, options: Mapping[str, Any]) -> RemoteStore:
@@ -88,7 +115,8 @@ def open_remote(name: str, url: str, options: Mapping[str, Any]) -> RemoteStore:
     except DvliteError:
         raise
     except Exception as exc:
-        raise translate(exc) from exc
+        error = translate(exc)
+        raise error from (exc if error.show_cause else None)  # None: it shows a credential
     # fsspec's HTTP info() reports any failure as FileNotFoundError; its strict exists()
     # tells a 404 from a refused connection or credentials
     probe = (lambda path: bool(fs.exists(path, strict=True))) if protocol in _READ_ONLY else None
@@ -161,35 +189,46 @@ def _translator(
     label: str, protocol: str, secrets: tuple[str, ...]
 ) -> Callable[[BaseException], DvliteError]:
     def translate(exc: BaseException) -> DvliteError:
-        names = {cls.__name__ for cls in type(exc).__mro__}
-        detail = redact(f"{type(exc).__name__}: {exc}".strip(), secrets)
-        if isinstance(exc, ImportError) or "Protocol not known" in str(exc):
-            extra = EXTRAS.get(protocol)
-            return MissingDependencyError(
-                f"{label} needs a storage backend that is not installed ({detail})",
-                hint=f"pip install 'dvlite[{extra}]'" if extra else (
-                    f"check the URL's protocol; if `{protocol}://` is right, `pip install` the "
-                    "fsspec package that provides it"),
-            )
-        if (isinstance(exc, PermissionError) or names & set(_AUTH_NAMES)
-                or _AUTH_TEXT.search(str(exc)) or _status_of(exc) in (401, 403)):
-            return RemoteAuthError(
-                f"{label} refused access: {detail}",
-                hint="check the credentials (`dvlite remote modify --local NAME OPTION VALUE`)",
-            )
-        if (
-            isinstance(exc, ConnectionError | TimeoutError)
-            or names & set(_UNAVAILABLE_NAMES)
-            or (isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS)
-            or _SERVER_FAULT.search(str(exc))
-        ):
-            return RemoteUnavailableError(
-                f"{label} cannot be reached or failed: {detail}",
-                hint="check the network and the remote's URL, then run the command again",
-            )
-        return RemoteError(f"{label} failed: {detail}")
+        error = _classify(exc, label, protocol, redact(f"{type(exc).__name__}: {exc}".strip(),
+                                                       secrets))
+        # The backend's exception stays chained (for -v and debuggers) unless its text, or
+        # that of what it chains, holds a credential: any traceback would print it as it is.
+        shown = "".join(traceback.format_exception(exc))
+        error.show_cause = redact(shown, secrets) == shown
+        return error
 
     return translate
+
+
+def _classify(exc: BaseException, label: str, protocol: str, detail: str) -> DvliteError:
+    """The most specific dvlite error for a backend's exception; ``detail`` is its text,
+    masked."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if isinstance(exc, ImportError) or "Protocol not known" in str(exc):
+        extra = EXTRAS.get(protocol)
+        return MissingDependencyError(
+            f"{label} needs a storage backend that is not installed ({detail})",
+            hint=f"pip install 'dvlite[{extra}]'" if extra else (
+                f"check the URL's protocol; if `{protocol}://` is right, `pip install` the "
+                "fsspec package that provides it"),
+        )
+    if (isinstance(exc, PermissionError) or names & set(_AUTH_NAMES)
+            or _AUTH_TEXT.search(str(exc)) or _status_of(exc) in (401, 403)):
+        return RemoteAuthError(
+            f"{label} refused access: {detail}",
+            hint="check the credentials (`dvlite remote modify --local NAME OPTION VALUE`)",
+        )
+    if (
+        isinstance(exc, ConnectionError | TimeoutError)
+        or names & set(_UNAVAILABLE_NAMES)
+        or (isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS)
+        or _SERVER_FAULT.search(str(exc))
+    ):
+        return RemoteUnavailableError(
+            f"{label} cannot be reached or failed: {detail}",
+            hint="check the network and the remote's URL, then run the command again",
+        )
+    return RemoteError(f"{label} failed: {detail}")
 
 
 _NETWORK_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT, errno.EHOSTUNREACH,

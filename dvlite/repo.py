@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 from dvlite import scm
@@ -14,11 +17,14 @@ from dvlite.storage.odb import ObjectStore
 from dvlite.storage.stat_index import StatIndex
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from dvlite.storage.remote_store import RemoteStore
 
 DVLITE_DIR = ".dvlite"
+# In the cache folder, for every repo that uses it (`cache.dir` may point several at one):
+CACHE_LOCK = "lock"  # taken shared by each writing command, exclusively by gc
+CACHE_USERS = "repos"  # one small file per repo, holding its root: gc keeps what they reference
 _CONFIG_HEADER = b"# dvlite project config: committed to git, so never put secrets here\n"
 _DVLITE_GITIGNORE = b"/config.local.toml\n/cache/\n/tmp/\n"
 
@@ -107,11 +113,55 @@ class Repo:
             self._index = StatIndex(os.path.join(self.tmp_dir, "stat-index.sqlite"))
         return self._index
 
-    def lock(self) -> FileLock:
-        """The repo-wide lock every command that writes takes."""
+    @contextlib.contextmanager
+    def lock(self, *, exclusive_cache: bool = False) -> Iterator[None]:
+        """The lock every command that writes takes: this repo's, then the cache's.
+
+        Other repos may use the same cache (`cache.dir`): their commands share the cache
+        lock with ours, and `gc` (``exclusive_cache``) waits until none of them is adding
+        objects it would count as unreferenced. Taking it registers this repo as a user of
+        the cache, so that gc anywhere keeps what this repo references.
+        """
+        timeout = self.config.get("core.lock_timeout")
+        deadline = time.monotonic() + timeout
         os.makedirs(self.tmp_dir, exist_ok=True)
-        return FileLock(os.path.join(self.tmp_dir, "lock"),
-                        timeout=self.config.get("core.lock_timeout"), on_wait=self.on_lock_wait)
+        with FileLock(os.path.join(self.tmp_dir, "lock"), timeout=timeout,
+                      on_wait=self.on_lock_wait):
+            os.makedirs(os.path.join(self.cache_dir, CACHE_USERS), exist_ok=True)
+            with FileLock(os.path.join(self.cache_dir, CACHE_LOCK),
+                          timeout=max(0.0, deadline - time.monotonic()),
+                          on_wait=self.on_lock_wait, shared=not exclusive_cache,
+                          what=f"a repo sharing the cache `{self.cache_dir}`"):
+                self._register_as_cache_user()
+                yield
+
+    def _register_as_cache_user(self) -> None:
+        path = os.path.join(self.cache_dir, CACHE_USERS, _user_name(self.config_root))
+        if not os.path.exists(path):
+            atomic_write(path, (os.path.realpath(self.config_root) + "\n").encode())
+
+    def cache_users(self) -> list[str]:
+        """The roots of the other repos that use this repo's cache. A registered repo that is
+        gone, or uses another cache by now, is forgotten (call under the cache lock)."""
+        folder = os.path.join(self.cache_dir, CACHE_USERS)
+        try:
+            names = sorted(os.listdir(folder))
+        except FileNotFoundError:
+            return []
+        cache = os.path.realpath(self.cache_dir)
+        users = []
+        for name in names:
+            if name == _user_name(self.config_root) or name.startswith("."):
+                continue
+            with open(os.path.join(folder, name), encoding="utf-8") as f:
+                root = f.read().strip()
+            if os.path.isdir(os.path.join(root, DVLITE_DIR)):
+                with Repo(root, strict_config=False) as other:
+                    if os.path.realpath(other.cache_dir) == cache:
+                        users.append(root)
+                        continue
+            os.unlink(os.path.join(folder, name))
+        return users
 
     @property
     def link_strategies(self) -> tuple[str, ...]:
@@ -154,3 +204,8 @@ class Repo:
 
     def abs(self, rel: str) -> str:
         return os.path.join(self.root, *rel.split("/")) if rel else self.root
+
+
+def _user_name(root: str) -> str:
+    """A repo's file name among a cache's users: the same for any path to the same folder."""
+    return hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]

@@ -331,5 +331,6 @@ def compare(repo: Repo, target: Target, *, progress: Progress = NO_PROGRESS) -> 
         except MissingObjectError:
             recorded = None
         if target.sub and recorded is not None and not recorded:
-            raise PathError(f"`{target.path}` is not in tracked folder `{target.tracked.path}`")
+            raise PathError(f"`{target.path}` is not in tracked folder `{target.tracked.path}`",
+                            hint=f"`dvlite ls {target.tracked.path}` lists its files")
     return Comparison(target, recorded, present, scan_result)

@@ -21,6 +21,7 @@ from dvlite.pointer import (
     Pointer,
     data_path_for,
     decode,
+    is_reserved,
     load,
     pointer_file_for,
 )
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 OID = Oid("3f2a" + "0" * 28)
 SHA_OID = Oid("ab" * 32)
 SRC = "data/images.dvl"
-KNOWN_KEYS = ("version", "path", "oid", "size", "files", "kind")
+KNOWN_KEYS = ("version", "path", "oid", "size", "files", "kind", "hash")
 
 FILE_POINTER = (
     HEADER + f'version = 1\npath = "model.pkl"\noid = "{OID}"\nsize = 12\nkind = "file"\n'
@@ -63,7 +64,9 @@ def decode_error(data: bytes, source: str = SRC) -> PointerError:
 _segment = st.text(
     st.characters(exclude_characters="/\\\0:", exclude_categories=("Cs",)), min_size=1, max_size=8
 ).filter(lambda s: s not in (".", ".."))
-safe_names = _segment  # a pointer names the data beside it: one plain name
+# a pointer names the data beside it: one plain name, neither git's or dvlite's folder nor a
+# pointer file
+safe_names = _segment.filter(lambda s: not is_reserved(s) and not s.endswith(SUFFIX))
 OID_LENGTH = {"xxh128": 32, "sha256": 64}
 
 
@@ -202,7 +205,9 @@ def test_round_trip_sha256(p: Pointer) -> None:
     data = p.encode()
     assert decode(data, source=SRC, algorithm="sha256") == p
     assert decode(data, source=SRC, algorithm="sha256").encode() == data
-    with pytest.raises(PointerError, match="malformed oid"):
+    assert b'\nkind = "' + p.kind.encode() + b'"\nhash = "sha256"\n' in data  # recorded
+    with pytest.raises(PointerError, match="records a sha256 oid, but this repo hashes with "
+                       "xxh128"):
         decode(data, source=SRC)  # an xxh128 repo does not take sha256 oids
 
 
@@ -300,8 +305,12 @@ def test_malformed_oid(oid: object) -> None:
 def test_oid_must_fit_the_repo_hash() -> None:
     assert decode(toml(oid=SHA_OID), source=SRC, algorithm="sha256").oid == SHA_OID
     assert decode(toml(oid=OID), source=SRC, algorithm="xxh128").oid == OID
-    assert "malformed oid" in decode_error(toml(oid=SHA_OID)).message  # default: xxh128
-    with pytest.raises(PointerError, match="malformed oid") as exc:
+    err = decode_error(toml(oid=SHA_OID))  # default: xxh128
+    assert "records a sha256 oid, but this repo hashes with xxh128" in err.message
+    assert err.hint is not None
+    assert "core.hash" in err.hint
+    with pytest.raises(PointerError, match="records a xxh128 oid, but this repo hashes with "
+                       "sha256") as exc:
         decode(toml(oid=OID), source=SRC, algorithm="sha256")
     assert f"`{SRC}`" in exc.value.message
 
@@ -310,9 +319,37 @@ def test_load_checks_the_oid_against_the_repo_hash(tmp_path: Path) -> None:
     f = tmp_path / "x.dvl"
     f.write_bytes(toml(oid=SHA_OID))
     assert load(str(f), "sha256").oid == SHA_OID
-    with pytest.raises(PointerError, match="malformed oid") as exc:
+    with pytest.raises(PointerError, match="this repo hashes with xxh128") as exc:
         load(str(f))
     assert str(f) in exc.value.message
+
+
+def test_the_hash_is_recorded_only_when_not_the_default() -> None:
+    """`hash = "sha256"` follows `kind`; an xxh128 pointer has no `hash` line, so pointers
+    written before it existed are byte for byte what dvlite writes now, and a sha256 pointer
+    without the line (written before it existed) reads by its oid's length."""
+    assert b"hash" not in Pointer("m", OID, 1, "file").encode()
+    sha = Pointer("m", SHA_OID, 1, "file").encode()
+    assert sha.endswith(b'kind = "file"\nhash = "sha256"\n')
+    old = toml(oid=SHA_OID)
+    assert b"hash" not in old
+    rewritten = decode(old, source=SRC, algorithm="sha256").encode()
+    assert rewritten == Pointer("data", SHA_OID, 5, "file").encode()
+    assert b'hash = "sha256"' in rewritten
+    explicit = decode(toml(hash="xxh128"), source=SRC)  # the default, written out: accepted
+    assert explicit.encode() == Pointer("data", OID, 5, "file").encode()
+    assert explicit.extra == {}
+
+
+@pytest.mark.parametrize(("recorded", "oid", "message"), [
+    ("md5", OID, "records an unknown hash 'md5'"),
+    (256, SHA_OID, "records an unknown hash 256"),
+    ("sha256", OID, "malformed oid"),  # 32 digits cannot be a sha256
+    ("xxh128", SHA_OID, "malformed oid"),
+])
+def test_a_recorded_hash_must_be_known_and_fit_the_oid(recorded: object, oid: str,
+                                                       message: str) -> None:
+    assert message in decode_error(toml(hash=recorded, oid=oid)).message
 
 
 @pytest.mark.parametrize("size", [None, -1, True, False, 1.5, "3", [1]])
@@ -364,6 +401,14 @@ def test_generated_unsafe_paths_are_rejected(path: str) -> None:
     with pytest.raises(PointerError) as exc:
         decode(toml(path=path), source=SRC)
     assert f"`{SRC}`" in exc.value.message
+
+
+@pytest.mark.parametrize("name", [".git", ".GIT", ".git.", ".git ", ".dvlite", ".DVLite",
+                                  "model.pkl.dvl"])
+def test_names_dvlite_never_writes_data_to_are_refused(name: str) -> None:
+    """`checkout --force` of a pointer named `.git` would replace the repo's history with data;
+    one named like a pointer file would overwrite a pointer."""
+    assert "never writes data to" in decode_error(toml(path=name)).message
 
 
 @given(st.text(st.sampled_from(["a", ".", "/", "\\", ":", "C", "\0", "é"]), max_size=10))

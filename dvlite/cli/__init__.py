@@ -15,7 +15,7 @@ import typer
 # typer 0.29 ships its own copy of click; its exception classes live here.
 from typer._click.exceptions import ClickException, UsageError
 
-from dvlite.cli import admin, data, pipeline, sync
+from dvlite.cli import admin, data, doctor, metrics, pipeline, sync
 from dvlite.cli.options import Options
 from dvlite.cli.output import error
 from dvlite.errors import DvliteError
@@ -25,7 +25,7 @@ app = typer.Typer(
     help="Version data and models alongside git.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion: see docs/commands.md
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -49,6 +49,8 @@ data.register(app)
 sync.register(app)
 admin.register(app)
 pipeline.register(app)
+metrics.register(app)
+doctor.register(app)
 
 
 _INTERRUPTED = 130
@@ -70,26 +72,29 @@ def _normalize(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     options = Options()
     args = _normalize(sys.argv[1:] if argv is None else list(argv))
+
+    def report(text: str, hint: str | None) -> None:
+        error(text, hint, verbose=options.verbose, secrets=options.secrets)
+
     try:
         result = app(args=args, prog_name="dvlite", standalone_mode=False, obj=options)
     except UsageError as exc:
         if exc.format_message():  # empty when the help was shown for a bare `dvlite`
             command = exc.ctx.command_path if exc.ctx is not None else "dvlite"
-            error(exc.format_message(), f"see `{command} -h`", verbose=options.verbose)
+            report(exc.format_message(), f"see `{command} -h`")
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("error: interrupted\n")
         sys.exit(_INTERRUPTED)
     except DvliteError as exc:
-        error(exc.message, exc.hint, verbose=options.verbose)
+        report(exc.message, exc.hint)
         sys.exit(exc.exit_code)
     except ClickException as exc:
-        error(exc.format_message(), None, verbose=options.verbose)
+        report(exc.format_message(), None)
         sys.exit(exc.exit_code)
     except Exception as exc:
-        error(f"unexpected: {type(exc).__name__}: {exc}",
-              None if options.verbose else "rerun with -v for a traceback",
-              verbose=options.verbose)
+        report(f"unexpected: {type(exc).__name__}: {exc}",
+               None if options.verbose else "rerun with -v for a traceback")
         sys.exit(1)
     if result == _INTERRUPTED:  # typer turns Ctrl-C inside a command into this exit code
         sys.stderr.write("error: interrupted\n")

@@ -8,20 +8,19 @@ import json
 import os
 import shlex
 import sys
-from importlib import metadata
 from typing import Annotated
 
 import typer
 
-from dvlite import __version__
 from dvlite.cli.options import Options, options_of
 from dvlite.cli.output import Bar, data, emit_json, message
 from dvlite.errors import CorruptObjectError, DvliteError, UsageError
+from dvlite.ops import doctor as doctor_op
 from dvlite.ops import fsck as fsck_op
 from dvlite.ops import hook_handlers as handlers_op
 from dvlite.ops import hooks as hooks_op
 from dvlite.ops import init as init_op
-from dvlite.remote import is_secret
+from dvlite.ops import template as template_op
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -33,9 +32,22 @@ def register(app: typer.Typer) -> None:
     app.command("git-merge-driver", hidden=True)(git_merge_driver)
 
 
-def init(ctx: typer.Context) -> None:
+def init(
+    ctx: typer.Context,
+    template: Annotated[str | None, typer.Option(
+        "--template", "-t", metavar="TEMPLATE", show_default=False,
+        help="Also start a project from a template: `ml` (built in), a folder or a git URL. "
+        "Runs `git init` first outside a git work tree; never overwrites a file.")] = None,
+    as_json: Json = False,
+) -> None:
     """Make `.dvlite/` in the current git work tree."""
     options = options_of(ctx)
+    if template is not None:
+        _init_template(options, template, as_json=as_json)
+        return
+    if as_json:
+        raise UsageError("`--json` applies only with `--template`",
+                         hint="`dvlite init --template ml --json` lists the files it made")
     repo, created = init_op.init(os.path.abspath(options.cwd))
     with repo:
         if created:
@@ -43,6 +55,20 @@ def init(ctx: typer.Context) -> None:
             message(options, "commit `.dvlite/config.toml` and `.dvlite/.gitignore` with git")
         else:
             message(options, f"dvlite is already initialized in `{repo.dvlite_dir}`")
+
+
+def _init_template(options: Options, template: str, *, as_json: bool) -> None:
+    result = template_op.scaffold(os.path.abspath(options.cwd), template)
+    if as_json:
+        emit_json(result)
+        return
+    if result.git_initialized:
+        message(options, f"initialized a git repository in `{result.root}`")
+    message(options, f"created {len(result.files)} file(s) from template `{template}`")
+    for path in result.added:
+        message(options, f"added `{path}` -> `{path}.dvl`")
+    message(options, "next: `dvlite repro` runs the pipeline; then `git add -A && git commit`; "
+                     "`pre-commit install` (or `dvlite install`) sets up the git hooks")
 
 
 def config(
@@ -56,18 +82,18 @@ def config(
     """Read or write a config value."""
     options = options_of(ctx)
     if local and user:
-        raise UsageError("choose one of --local and --user")
+        raise UsageError("choose one of --local and --user",
+                         hint="`--local` writes this clone's `.dvlite/config.local.toml`, "
+                         "`--user` the config every project of yours reads")
     level = "local" if local else "user" if user else "project"
     with options.repo(strict_config=False) as repo:  # a broken value must stay fixable
         if unset:
             if value is not None:
-                raise UsageError("--unset takes no value")
+                raise UsageError("--unset takes no value", hint=f"`dvlite config --unset {key}`")
             init_op.config_unset(repo, key, level=level)
         elif value is None:
             current, _ = init_op.config_get(repo, key)
-            if key.startswith("remote.") and is_secret(key.rsplit(".", 1)[1]):
-                current = "***"  # credentials are never printed
-            data(_render(current))
+            data(_render(init_op.shown(key, current)))  # credentials are never printed
         else:
             init_op.config_set(repo, key, value, level=level)
 
@@ -83,7 +109,7 @@ def _render(value: object) -> str:
 def fsck(ctx: typer.Context, as_json: Json = False) -> None:
     """Verify every cached object against its oid; quarantine bad ones."""
     options = options_of(ctx)
-    with options.repo() as repo, Bar(options, "verifying") as bar:
+    with options.repo() as repo, Bar(options, "verifying", unit="objects") as bar:
         result = fsck_op.fsck(repo, progress=bar)
     if as_json:
         emit_json(result)
@@ -100,12 +126,7 @@ def fsck(ctx: typer.Context, as_json: Json = False) -> None:
 
 def version(as_json: Json = False) -> None:
     """Show the versions of dvlite and its main dependencies."""
-    versions = {"dvlite": __version__, "python": sys.version.split()[0]}
-    for dist in ("typer", "gitpython", "fsspec", "xxhash", "tomli-w", "rich"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = "not installed"
+    versions = doctor_op.versions(optional=False)
     if as_json:
         emit_json(versions)
         return
@@ -113,12 +134,15 @@ def version(as_json: Json = False) -> None:
         data(f"{name} {ver}")
 
 
-def install(ctx: typer.Context) -> None:
+def install(ctx: typer.Context, as_json: Json = False) -> None:
     """Install git hooks (pre-commit, post-checkout, pre-push, post-merge) and merge drivers
     for `.dvl` files and `dvlite.lock`."""
     options = options_of(ctx)
     with options.repo() as repo:
         result = hooks_op.install(repo, python=sys.executable)
+    if as_json:
+        emit_json(result)
+        return
     for change in result.changes:
         message(options, f"{change.action} the {change.name} hook `{change.path}`")
         if change.chained:
@@ -127,11 +151,14 @@ def install(ctx: typer.Context) -> None:
         message(options, f"{driver.action} the {driver.name} merge driver for `{driver.pattern}`")
 
 
-def uninstall(ctx: typer.Context) -> None:
+def uninstall(ctx: typer.Context, as_json: Json = False) -> None:
     """Remove dvlite's git hooks and merge drivers, putting back the hooks they ran first."""
     options = options_of(ctx)
     with options.repo() as repo:
         result = hooks_op.uninstall(repo)
+    if as_json:
+        emit_json(result)
+        return
     for change in result.changes:
         if change.action == "not ours":
             message(options, f"left `{change.path}` alone: it is not dvlite's hook")
@@ -168,7 +195,7 @@ def git_hook(
         elif name == "pre-push":
             stdin = sys.stdin.read() if args else ""  # the framework keeps git's ref lines
             request = handlers_op.push_request(args, stdin, os.environ)
-            with Bar(options, "pushing data") as bar:
+            with Bar(options, "pushing data", unit="objects") as bar:
                 _pushed(options, handlers_op.push_commits(repo, request, progress=bar))
         elif handlers_op.wants_checkout(name, args, os.environ):
             with Bar(options, "checkout") as bar:

@@ -8,6 +8,7 @@ import typer
 
 from dvlite.cli.options import options_of
 from dvlite.cli.output import Bar, data, emit_json, message, size_text
+from dvlite.cli.status_view import print_status
 from dvlite.errors import MissingObjectError, NotARepoError
 from dvlite.ops import add as add_op
 from dvlite.ops import checkout as checkout_op
@@ -96,9 +97,7 @@ def status(
             document["not_on_remote"] = unpushed
         emit_json(document)
     else:
-        _print_status(result)
-        for entry in unpushed:
-            data(f"{'not on remote:':<14}{entry.path}  ({entry.missing} of {entry.total} objects)")
+        print_status(result, unpushed)
         if not result.entries and not unpushed:
             message(options, f"all {result.checked} tracked paths match their pointers"
                     + (" and are on the remote" if remote is not None else ""))
@@ -106,15 +105,6 @@ def status(
         message(options, f"hashed {result.hashed_files} files ({size_text(result.hashed_bytes)})")
     if exit_code and (result.entries or unpushed):
         raise typer.Exit(1)
-
-
-def _print_status(result: status_op.StatusResult) -> None:
-    for entry in result.entries:
-        counts = [f"{len(files)} {label}" for files, label in (
-            (entry.added, "added"), (entry.modified, "modified"), (entry.deleted, "deleted"))
-            if files]
-        detail = f"  ({', '.join(counts)})" if counts else ""
-        data(f"{entry.state + ':':<14}{entry.path}{detail}")
 
 
 def diff(
@@ -127,8 +117,8 @@ def diff(
 ) -> None:
     """Show data changes between two revisions, down to files inside folders."""
     options = options_of(ctx)
-    with options.repo() as repo:
-        changes = diff_op.diff(repo, a, b)
+    with options.repo() as repo, Bar(options, "hashing") as bar:
+        changes = diff_op.diff(repo, a, b, progress=bar)
     if as_json:
         emit_json(changes)
     else:
@@ -168,11 +158,14 @@ def unprotect(
     ctx: typer.Context,
     paths: Annotated[list[str], typer.Argument(help="Tracked files or folders.",
                                                metavar="PATH")],
+    as_json: Json = False,
 ) -> None:
     """Turn linked workspace files into private, editable copies."""
     options = options_of(ctx)
-    with options.repo() as repo:
-        changed = checkout_op.unprotect(repo, options.paths(paths))
+    with options.repo() as repo, Bar(options, "checking") as bar:
+        changed = checkout_op.unprotect(repo, options.paths(paths), progress=bar)
+    if as_json:
+        emit_json({"unprotected": changed})
     message(options, f"{len(changed)} file(s) made editable")
 
 
@@ -229,7 +222,7 @@ def get(
     except NotARepoError:
         here = None
     try:
-        with Bar(options, "downloading") as bar:
+        with Bar(options, "downloading", unit="objects") as bar:
             result = get_op.get(source, path, target, rev=rev, remote=remote, into=here,
                                 force=force, jobs=jobs, progress=bar)
     finally:

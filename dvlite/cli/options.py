@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import typer
 
+from dvlite.remote import secrets_in
 from dvlite.repo import Repo
 
 
@@ -18,6 +19,8 @@ class Options:
     cwd: str = ""
     verbose: bool = False
     quiet: bool = False
+    secrets: tuple[str, ...] = ()  # credentials of the repo opened, masked in every error
+
 
     def path(self, target: str) -> str:
         """A command-line path as an absolute path (relative ones are from ``-C``)."""
@@ -28,13 +31,15 @@ class Options:
 
     def repo(self, *, strict_config: bool = True) -> Repo:
         repo = Repo.discover(os.path.abspath(self.cwd), strict_config=strict_config)
+        self.secrets = secrets_in(repo.config.values)
         if not self.quiet:
             repo.on_lock_wait = _say_waiting
         return repo
 
 
 def _say_waiting() -> None:
-    sys.stderr.write("waiting for another dvlite command in this repo to finish...\n")
+    sys.stderr.write("waiting for another dvlite command in this repo, or on its cache, to "
+                     "finish...\n")
 
 
 def options_of(ctx: typer.Context) -> Options:

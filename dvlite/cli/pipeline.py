@@ -1,16 +1,14 @@
-"""Pipeline commands: repro dag, params diff, metrics show/diff."""
+"""Pipeline commands: repro (and --rev) and dag; params and metrics are in cli/metrics.py."""
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dvlite.cli.options import options_of
 from dvlite.cli.output import data, emit_json, message
 from dvlite.errors import UsageError
-from dvlite.ops import metrics as metrics_op
 from dvlite.ops import rebuild as rebuild_op
 from dvlite.ops import repro as repro_op
 from dvlite.pipeline import dag as dags
@@ -26,13 +24,6 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on s
 def register(app: typer.Typer) -> None:
     for command in (repro, dag):
         app.command()(command)
-    params_app = typer.Typer(help="Parameters the pipeline's stages use.", no_args_is_help=True)
-    params_app.command("diff")(params_diff)
-    app.add_typer(params_app, name="params")
-    metrics_app = typer.Typer(help="Metrics the pipeline's stages write.", no_args_is_help=True)
-    metrics_app.command("show")(metrics_show)
-    metrics_app.command("diff")(metrics_diff)
-    app.add_typer(metrics_app, name="metrics")
 
 
 def repro(
@@ -101,7 +92,8 @@ def dag(
 ) -> None:
     """Show the stages in the order they run, each with the stages it depends on."""
     if dot + mermaid + as_json > 1:
-        raise UsageError("choose one of `--dot`, `--mermaid` and `--json`")
+        raise UsageError("choose one of `--dot`, `--mermaid` and `--json`",
+                         hint="run `dvlite dag` once for each format")
     options = options_of(ctx)
     with options.repo() as repo:
         nodes = repro_op.dag(repo)
@@ -115,93 +107,6 @@ def dag(
     for node in nodes:
         ups = f" <- {', '.join(node.upstream)}" if node.upstream else ""
         data(f"{node.name}{ups}")
-
-
-RevA = Annotated[str | None, typer.Argument(
-    help="Old revision (default: HEAD).", show_default=False, metavar="A")]
-RevB = Annotated[str | None, typer.Argument(
-    help="New revision (default: the workspace files).", show_default=False, metavar="B")]
-ShowAll = Annotated[bool, typer.Option("--all", help="Show unchanged keys too.")]
-Markdown = Annotated[bool, typer.Option("--md", help="Print a Markdown table.")]
-_DIFF_HEADER = ("path", "key", "old", "new", "change")
-
-
-def params_diff(
-    ctx: typer.Context, a: RevA = None, b: RevB = None, show_all: ShowAll = False,
-    as_json: Json = False, as_md: Markdown = False,
-) -> None:
-    """Compare the stages' params at A (default HEAD) with B (default: the workspace)."""
-    options = options_of(ctx)
-    with options.repo() as repo:
-        rows = metrics_op.params_diff(repo, a, b, show_all=show_all)
-    _print_diff(rows, as_json=as_json, as_md=as_md)
-
-
-def metrics_show(
-    ctx: typer.Context,
-    rev: Annotated[str | None, typer.Option(
-        "--rev", help="Read the metrics at this git revision (default: the workspace).",
-        show_default=False)] = None,
-    as_json: Json = False, as_md: Markdown = False,
-) -> None:
-    """Show every stage's metrics, in the workspace or at a revision."""
-    options = options_of(ctx)
-    with options.repo() as repo:
-        rows = metrics_op.metrics_show(repo, rev)
-    if as_json:
-        emit_json(rows)
-        return
-    _print_table(("path", "key", "value"), [(r.path, r.key, _cell(r.value)) for r in rows],
-                 as_md=as_md)
-
-
-def metrics_diff(
-    ctx: typer.Context, a: RevA = None, b: RevB = None, show_all: ShowAll = False,
-    as_json: Json = False, as_md: Markdown = False,
-) -> None:
-    """Compare the stages' metrics at A (default HEAD) with B (default: the workspace)."""
-    options = options_of(ctx)
-    with options.repo() as repo:
-        rows = metrics_op.metrics_diff(repo, a, b, show_all=show_all)
-    _print_diff(rows, as_json=as_json, as_md=as_md)
-
-
-def _print_diff(rows: list[metrics_op.DiffRow], *, as_json: bool, as_md: bool) -> None:
-    if as_json:
-        emit_json(rows)
-        return
-    cells = [(r.path, r.key, _cell(r.old), _cell(r.new), _change(r.delta)) for r in rows]
-    _print_table(_DIFF_HEADER, cells, as_md=as_md)
-
-
-def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, as_md: bool) -> None:
-    if as_md:
-        data("| " + " | ".join(h.capitalize() for h in header) + " |")
-        data("|" + "---|" * len(header))
-        for row in rows:
-            data("| " + " | ".join(_md_escape(c) for c in row) + " |")
-        return
-    data("\t".join(header))
-    for row in rows:
-        data("\t".join(c.replace("\t", " ").replace("\n", " ") for c in row))
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, default=str)
-
-
-def _change(delta: float | None) -> str:
-    if delta is None:
-        return "-"
-    return f"+{delta}" if delta > 0 else str(delta)
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def _repro_rev(options: Options, rev: str, stages: Sequence[str], *, remote: str | None,

@@ -53,7 +53,7 @@ def push(ctx: typer.Context, targets: Targets = None, remote: Remote = None, job
          as_json: Json = False) -> None:
     """Send the objects the remote lacks."""
     options = options_of(ctx)
-    with options.repo() as repo, Bar(options, "pushing") as bar:
+    with options.repo() as repo, Bar(options, "pushing", unit="objects") as bar:
         result = sync_op.push(repo, options.paths(targets), remote=remote, jobs=jobs,
                               scope=_scope(rev, all_branches, all_tags, all_commits),
                               progress=bar, run_cache=run_cache)
@@ -69,7 +69,7 @@ def fetch(ctx: typer.Context, targets: Targets = None, remote: Remote = None, jo
           as_json: Json = False) -> None:
     """Bring the objects the cache lacks, verifying every byte."""
     options = options_of(ctx)
-    with options.repo() as repo, Bar(options, "fetching") as bar:
+    with options.repo() as repo, Bar(options, "fetching", unit="objects") as bar:
         result = sync_op.fetch(repo, options.paths(targets), remote=remote, jobs=jobs,
                                scope=_scope(rev, all_branches, all_tags, all_commits),
                                progress=bar, run_cache=run_cache)
@@ -84,7 +84,7 @@ def pull(ctx: typer.Context, targets: Targets = None, remote: Remote = None, job
          run_cache: RunCache = False, as_json: Json = False) -> None:
     """Fetch, then check out the workspace data."""
     options = options_of(ctx)
-    with options.repo() as repo, Bar(options, "pulling") as bar:
+    with options.repo() as repo, Bar(options, "pulling", unit="objects") as bar:
         fetched, checked_out = sync_op.pull(
             repo, options.paths(targets), remote=remote, jobs=jobs, force=force,
             scope=_scope(rev, all_branches, all_tags, all_commits), progress=bar,
@@ -182,7 +182,9 @@ def remote_modify(ctx: typer.Context,
                   unset: Annotated[bool, typer.Option("--unset")] = False) -> None:
     """Set or unset one option of a remote."""
     if (value is None) != unset:
-        raise UsageError("give a VALUE, or --unset without one")
+        raise UsageError("give a VALUE, or --unset without one",
+                         hint="`dvlite remote modify NAME OPTION VALUE`, or "
+                         "`dvlite remote modify NAME OPTION --unset`")
     with options_of(ctx).repo(strict_config=False) as repo:
         init_op.remote_modify(repo, name, option, value, level="local" if local else "project")
 
@@ -210,7 +212,8 @@ def gc(
     (`--workspace`, `--rev`, `--all-branches`, `--all-tags`: keep less)."""
     options = options_of(ctx)
     if remote is not None and not cloud:
-        raise UsageError("`-r` names the remote for `--cloud`, which is not given")
+        raise UsageError("`-r` names the remote for `--cloud`, which is not given",
+                         hint="add `--cloud` to delete unreferenced objects from that remote too")
     narrowed = workspace or bool(rev) or all_branches or all_tags
     scope = (sync_op.Scope(revs=tuple(rev or ()), all_branches=all_branches, all_tags=all_tags)
              if narrowed else gc_op.DEFAULT_SCOPE)
@@ -221,7 +224,7 @@ def gc(
         if not dry_run and not plan.empty:
             if not force:
                 _confirm_gc(plan)
-            with Bar(options, "deleting") as bar:
+            with Bar(options, "deleting", unit="objects") as bar:
                 result = gc_op.collect(repo, plan, progress=bar)
     if as_json:
         emit_json({"dry_run": dry_run, "plan": plan, "result": result})

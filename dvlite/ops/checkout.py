@@ -120,7 +120,8 @@ def _write(repo: Repo, root: str, entries: Sequence[Entry], progress: Progress) 
     def one(entry: Entry) -> tuple[str, FileStat, Oid]:
         rel = _join(root, entry.path)
         dest = repo.abs(rel)
-        links.materialize(repo.cache, entry.oid, dest, strategies, executable=entry.executable)
+        links.materialize(repo.cache, entry.oid, dest, strategies, executable=entry.executable,
+                          tmp_dir=repo.tmp_dir)
         progress.relative_update(1)
         return rel, FileStat.of(os.stat(dest)), entry.oid
 
@@ -149,12 +150,13 @@ def _is_link_to(path: str, obj: str, strategy: str) -> bool:
     return os.path.samefile(path, obj)
 
 
-def unprotect(repo: Repo, targets: Sequence[str]) -> list[str]:
+def unprotect(repo: Repo, targets: Sequence[str], *,
+              progress: Progress = NO_PROGRESS) -> list[str]:
     """Turn linked files under ``targets`` into private, writable copies."""
     with repo.lock():
         changed = []
         for target in resolve_targets(repo, targets):
-            cmp = compare(repo, target)
+            cmp = compare(repo, target, progress=progress)
             for entry in cmp.present.values():
                 rel = _join(cmp.target.path, entry.path)
                 if links.unprotect(repo.abs(rel)):

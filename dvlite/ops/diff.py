@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from dvlite.errors import MissingObjectError
+from dvlite.fsutil import NO_PROGRESS, Progress
 from dvlite.storage.manifest import Entry
 from dvlite.storage.manifest import diff as diff_entries
 from dvlite.workspace import find_tracked, pointer_entries, scan, tracked_at
@@ -34,10 +35,12 @@ class _Side:
     entries: dict[str, Entry] | None  # None: a folder whose manifest is not cached
 
 
-def diff(repo: Repo, a: str | None = None, b: str | None = None) -> list[DiffEntry]:
-    """Changes from revision ``a`` (default HEAD) to ``b`` (default: the workspace data)."""
+def diff(repo: Repo, a: str | None = None, b: str | None = None, *,
+         progress: Progress = NO_PROGRESS) -> list[DiffEntry]:
+    """Changes from revision ``a`` (default HEAD) to ``b`` (default: the workspace data, hashed
+    where the stat index cannot vouch for it: ``progress`` counts those files)."""
     old = _at_rev(repo, a or "HEAD")
-    new = _at_rev(repo, b) if b is not None else _in_workspace(repo)
+    new = _at_rev(repo, b) if b is not None else _in_workspace(repo, progress)
     changes: list[DiffEntry] = []
     for path in sorted(old.keys() | new.keys()):
         before, after = old.get(path), new.get(path)
@@ -64,10 +67,10 @@ def _at_rev(repo: Repo, rev: str) -> dict[str, _Side]:
     return sides
 
 
-def _in_workspace(repo: Repo) -> dict[str, _Side]:
+def _in_workspace(repo: Repo, progress: Progress) -> dict[str, _Side]:
     sides = {}
     for tracked in find_tracked(repo):
-        state = scan(repo, tracked.path).state
+        state = scan(repo, tracked.path, progress=progress).state
         if state.oid is not None:
             sides[tracked.path] = _Side(state.oid, state.size, state.entries())
     return sides

@@ -9,6 +9,10 @@ manifest cannot be read makes gc refuse, since what that folder references is un
 
 ``plan`` only looks; ``collect`` deletes what a plan found, after working out the references
 again under the repo lock, so that an object referenced since the plan was made survives.
+
+Other repos may share the cache (`cache.dir`). Their objects are theirs: gc also keeps what
+each of them references in its workspace and every branch and tag (whatever scope was asked
+for here), and holds the cache lock exclusively, so that none of them adds objects meanwhile.
 """
 
 from __future__ import annotations
@@ -19,18 +23,24 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from dvlite.errors import CorruptObjectError, MissingObjectError
+from dvlite.errors import (
+    CorruptObjectError,
+    DvliteError,
+    MissingObjectError,
+    UnsafeOperationError,
+)
 from dvlite.fsutil import NO_PROGRESS, Progress, is_within, run_parallel
 from dvlite.ops.sync import Scope, objects_needed, targets_in_scope
+from dvlite.repo import CACHE_USERS, Repo
+from dvlite.storage import links
 from dvlite.storage.hashing import Oid, is_oid
-from dvlite.storage.manifest import Manifest
+from dvlite.storage.manifest import MAGIC, Manifest
 from dvlite.workspace import resolve_targets
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
     from dvlite.pointer import Pointer
-    from dvlite.repo import Repo
     from dvlite.storage.remote_store import RemoteStore
     from dvlite.workspace import Target
 
@@ -84,8 +94,9 @@ def plan(
 ) -> GcPlan:
     """What gc would delete; deletes nothing."""
     store = repo.remote(remote) if cloud else None
-    with repo.lock():
+    with repo.lock(exclusive_cache=True):
         refs, revisions = referenced(repo, scope, store)
+        refs |= _shared_refs(repo)
         listed = 0
         unreferenced: dict[Oid, int] = {}
         for oid in repo.cache.iter_oids():
@@ -102,12 +113,16 @@ def plan(
 def collect(repo: Repo, gc_plan: GcPlan, *, progress: Progress = NO_PROGRESS) -> GcResult:
     """Delete what ``gc_plan`` lists, except objects referenced by now."""
     store = repo.remote(gc_plan.remote_name) if gc_plan.remote is not None else None
-    with repo.lock():
+    with repo.lock(exclusive_cache=True):
         refs, _ = referenced(repo, gc_plan.scope, store)
+        refs |= _shared_refs(repo)
         cache_todo = [oid for oid in gc_plan.cache.unreferenced if oid not in refs]
         remote_todo = ([oid for oid in gc_plan.remote.unreferenced if oid not in refs]
                        if gc_plan.remote is not None else [])
         progress.set_size(len(cache_todo) + len(gc_plan.temp_files) + len(remote_todo))
+        if store is not None:
+            # before the cache's: a rerun after a kill still finds the manifests there
+            _delete_remote(repo, store, remote_todo, progress)
         for oid in cache_todo:
             repo.cache.delete(oid)
             progress.relative_update(1)
@@ -115,13 +130,6 @@ def collect(repo: Repo, gc_plan: GcPlan, *, progress: Progress = NO_PROGRESS) ->
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             progress.relative_update(1)
-        if store is not None:
-
-            def delete(oid: Oid) -> None:
-                store.delete(oid)
-                progress.relative_update(1)
-
-            run_parallel(delete, remote_todo, store.jobs)
     kept = {oid for oid in gc_plan.cache.unreferenced if oid in refs}
     if gc_plan.remote is not None:
         kept.update(oid for oid in gc_plan.remote.unreferenced if oid in refs)
@@ -132,11 +140,35 @@ def collect(repo: Repo, gc_plan: GcPlan, *, progress: Progress = NO_PROGRESS) ->
                     len(gc_plan.temp_files), len(remote_todo), remote_size, tuple(sorted(kept)))
 
 
-def referenced(repo: Repo, scope: Scope, store: RemoteStore | None = None) -> tuple[set[Oid], int]:
+def _delete_remote(repo: Repo, store: RemoteStore, oids: list[Oid], progress: Progress) -> None:
+    """Delete the folder manifests among ``oids`` (those the cache holds) before the rest: so a
+    killed gc never leaves a remote that lists a folder whose files it lacks, as uploads send
+    them after the files for the same reason."""
+
+    def delete(oid: Oid) -> None:
+        store.delete(oid)
+        progress.relative_update(1)
+
+    manifests: list[Oid] = []
+    others: list[Oid] = []
+    for oid in oids:
+        try:
+            with open(repo.cache.path(oid), "rb") as f:
+                head = f.read(len(MAGIC))
+        except FileNotFoundError:
+            head = b""
+        (manifests if head == MAGIC else others).append(oid)
+    run_parallel(delete, manifests, store.jobs)
+    run_parallel(delete, others, store.jobs)
+
+
+def referenced(repo: Repo, scope: Scope, store: RemoteStore | None = None, *,
+               unknown_ok: bool = False) -> tuple[set[Oid], int]:
     """Every object referenced in ``scope`` plus the workspace, and how many commits that took.
 
     A folder whose manifest is not in the cache is read from ``store`` when given; if it
-    cannot be read at all, MissingObjectError names it.
+    cannot be read at all, MissingObjectError names it, unless ``unknown_ok`` (another repo
+    on the cache, whose own gc may have dropped that version: what it listed is gone too).
     """
     workspace = resolve_targets(repo, [])
     history = replace(scope, workspace=False)
@@ -156,7 +188,7 @@ def referenced(repo: Repo, scope: Scope, store: RemoteStore | None = None) -> tu
             unknown.setdefault(target.path, ptr.oid)
         else:
             refs.update(e.oid for e in manifest.entries)
-    if unknown:
+    if unknown and not unknown_ok:
         path, oid = next(iter(unknown.items()))
         others = f" (and {len(unknown) - 1} more folder(s))" if len(unknown) > 1 else ""
         where = "the cache or the remote" if store is not None else "the cache"
@@ -168,6 +200,24 @@ def referenced(repo: Repo, scope: Scope, store: RemoteStore | None = None) -> tu
         )
     refs.update(_linked_from_workspace(repo, workspace))
     return refs, len(revisions)
+
+
+def _shared_refs(repo: Repo) -> set[Oid]:
+    """What the other repos on this repo's cache reference: their workspace and history, as
+    their own gc by default keeps (a narrower scope asked for here is for this repo's data)."""
+    found: set[Oid] = set()
+    for root in repo.cache_users():
+        try:
+            with Repo(root) as other:
+                found |= referenced(other, DEFAULT_SCOPE, unknown_ok=True)[0]
+        except DvliteError as exc:
+            raise UnsafeOperationError(
+                f"cannot tell what `{root}`, which shares the cache, references ({exc.message}), "
+                "so nothing was deleted",
+                hint=f"fix that repo (`dvlite -C {root} status`); if it no longer uses this "
+                f"cache, delete its entry in `{os.path.join(repo.cache_dir, CACHE_USERS)}`",
+            ) from exc
+    return found
 
 
 def _remote_manifest(repo: Repo, store: RemoteStore, ptr: Pointer) -> Manifest | None:
@@ -215,18 +265,23 @@ def _symlinks(roots: Iterable[str]) -> Iterator[str]:
 
 
 def _stale_temp_files(repo: Repo, now: float) -> dict[str, int]:
-    """Temp files in the cache older than STALE_AFTER: left behind by a crash."""
+    """Temp files older than STALE_AFTER, left behind by a crash: in the cache, and the
+    workspace files checkout was writing in the repo's temp folder."""
     found: dict[str, int] = {}
-    try:
-        with os.scandir(os.path.join(repo.cache.root, "tmp")) as it:
-            for entry in it:
-                if not entry.is_file(follow_symlinks=False):
-                    continue
-                st = entry.stat(follow_symlinks=False)
-                if now - st.st_mtime > STALE_AFTER:
-                    found[entry.path] = st.st_size
-    except FileNotFoundError:
-        pass
+    for folder, prefix in ((os.path.join(repo.cache.root, "tmp"), ""),
+                           (repo.tmp_dir, links.TEMP_PREFIX)):
+        try:
+            with os.scandir(folder) as it:
+                for entry in it:
+                    if not entry.name.startswith(prefix) or not entry.is_file(
+                        follow_symlinks=False
+                    ):
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                    if now - st.st_mtime > STALE_AFTER:
+                        found[entry.path] = st.st_size
+        except FileNotFoundError:
+            pass
     return found
 
 

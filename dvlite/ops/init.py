@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from dvlite import config as cfg
-from dvlite.errors import ConfigError
+from dvlite.errors import ConfigError, DvliteError
 from dvlite.fsutil import read_toml
-from dvlite.remote import is_secret, redact
+from dvlite.remote import has_credentials, is_secret, redact
 from dvlite.repo import Repo
+from dvlite.workspace import find_tracked
 
 
 def init(path: str) -> tuple[Repo, bool]:
@@ -29,26 +30,48 @@ def config_get(repo: Repo, key: str) -> tuple[Any, str | None]:
     return default, None
 
 
+def shown(key: str, value: Any) -> Any:
+    """``value`` of ``key`` as it may be printed: credentials masked."""
+    if key.startswith("remote.") and is_secret(key.rsplit(".", 1)[1]):
+        return "***"
+    return redact(value) if isinstance(value, str) else value
+
+
 def config_set(repo: Repo, key: str, raw: str, *, level: str = "project") -> Any:
     value = cfg.parse_value(key, raw)
-    if level == "project" and key.startswith("remote.") and is_secret(key.rsplit(".", 1)[1]):
+    credential = key.startswith("remote.") and (
+        is_secret(key.rsplit(".", 1)[1]) or (isinstance(value, str) and has_credentials(value))
+    )
+    if level == "project" and credential:
         raise ConfigError(
             f"`{key}` holds a credential, and the project config is committed to git",
             hint="keep it out of git with `--local` (or `--user`), or use the environment",
         )
-    if key == "core.hash" and value != repo.cache.algorithm and next(repo.cache.iter_oids(), None):
+    if key == "core.hash" and value != repo.cache.algorithm and _holds_data(repo):
         raise ConfigError(
-            f"the cache already holds {repo.cache.algorithm} objects; a repo keeps one hash",
+            f"this repo already tracks data by {repo.cache.algorithm} oids; a repo keeps one "
+            "hash",
             hint="choose `core.hash` right after `dvlite init`, before adding data",
         )
-    cfg.set_value(repo.config_paths[level], key, value, private=level == "local")
+    cfg.set_value(repo.config_paths[level], key, value, private=_private(level))
     return value
+
+
+def _holds_data(repo: Repo) -> bool:
+    """Whether anything records oids of the repo's hash: cached objects, pointers, the lock."""
+    if next(repo.cache.iter_oids(), None) is not None:
+        return True
+    try:
+        return bool(find_tracked(repo))
+    except DvliteError:  # pointers that cannot be read are data too
+        return True
 
 
 def config_unset(repo: Repo, key: str, *, level: str = "project") -> None:
     cfg.check_key(key)
-    if not cfg.unset_value(repo.config_paths[level], key, private=level == "local"):
-        raise ConfigError(f"`{key}` is not set in `{repo.config_paths[level]}`")
+    if not cfg.unset_value(repo.config_paths[level], key, private=_private(level)):
+        raise ConfigError(f"`{key}` is not set in `{repo.config_paths[level]}`",
+                          hint="`dvlite doctor` shows which config file sets each key")
 
 
 @dataclass(frozen=True)
@@ -80,9 +103,9 @@ def remote_remove(repo: Repo, name: str) -> None:
     _check_remote(repo, name)
     for level, path in repo.config_paths.items():
         for key in [k for k in _keys_in(path) if k.startswith(f"remote.{name}.")]:
-            cfg.unset_value(path, key, private=level == "local")
+            cfg.unset_value(path, key, private=_private(level))
         if _value_in(path, "core.remote") == name:
-            cfg.unset_value(path, "core.remote", private=level == "local")
+            cfg.unset_value(path, "core.remote", private=_private(level))
 
 
 def remote_default(repo: Repo, name: str, *, level: str = "project") -> None:
@@ -98,6 +121,12 @@ def remote_modify(repo: Repo, name: str, option: str, raw: str | None, *,
         config_unset(repo, key, level=level)
     else:
         config_set(repo, key, raw, level=level)
+
+
+def _private(level: str) -> bool:
+    """Files that may hold credentials (the local and the user config) are the owner's
+    alone (mode 0600); the project config is committed, so it is readable by all."""
+    return level != "project"
 
 
 def _check_remote(repo: Repo, name: str) -> None:

@@ -52,7 +52,9 @@ def _list(repo: Repo, path: str, rev: str | None) -> list[LsEntry]:
         if not path or t.path.startswith(path + "/")
     ]
     if path and not found:
-        raise PathError(f"no tracked data at `{path}`" + (f" in `{rev}`" if rev else ""))
+        raise PathError(f"no tracked data at `{path}`" + (f" in `{rev}`" if rev else ""),
+                        hint="`dvlite ls" + (f" --rev {rev}" if rev else "")
+                        + "` lists what is tracked")
     return found
 
 
@@ -78,7 +80,8 @@ def _inside(repo: Repo, tracked: Tracked, sub: str) -> list[LsEntry]:
             hint=exc.hint,
         ) from None
     if not entries:
-        raise PathError(f"`{tracked.path}/{sub}` is not in tracked folder `{tracked.path}`")
+        raise PathError(f"`{tracked.path}/{sub}` is not in tracked folder `{tracked.path}`",
+                        hint=f"`dvlite ls {tracked.path}` lists its files")
     root = f"{tracked.path}/{sub}" if sub else tracked.path
     return [
         LsEntry(f"{root}/{key}" if key else root, "file", e.size, e.oid,

@@ -180,6 +180,12 @@ def _diff(
     return rows
 
 
+def is_change(row: DiffRow) -> bool:
+    """Whether a row (of a ``show_all`` diff) differs between its sides; None is absence,
+    since null values are left out."""
+    return row.old is None or row.new is None or not _same(row.old, row.new)
+
+
 def _same(a: Any, b: Any) -> bool:
     if _is_number(a) and _is_number(b):
         return bool(a == b)

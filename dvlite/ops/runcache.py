@@ -115,7 +115,7 @@ def restore(repo: Repo, run: StageLock) -> None:
         for sub, entry in _files(repo, out).items():
             target = os.path.join(dest, *sub.split("/")) if sub else dest
             links.materialize(repo.cache, entry.oid, target, strategies,
-                              executable=entry.executable)
+                              executable=entry.executable, tmp_dir=repo.tmp_dir)
             written.append((f"{rel}/{sub}" if sub else rel, FileStat.of(os.stat(target)),
                             entry.oid))
         if out.kind == "dir":

@@ -8,11 +8,19 @@
     deps = [
         { path = "data/prepared", oid = "…" },
     ]
-    outs = [
-        { path = "model.pkl", oid = "…", size = 1234, kind = "file" },
-        { path = "features", oid = "…", size = 5678, kind = "dir", files = 12 },
-        { path = "metrics.json", oid = "…", size = 40, kind = "file", cache = false },
-    ]
+
+    [[stages.train.outs]]
+    path = "model.pkl"
+    oid = "…"
+    size = 1234
+    kind = "file"
+
+    [[stages.train.outs]]
+    path = "metrics.json"
+    oid = "…"
+    size = 40
+    kind = "file"
+    cache = false
 
     [stages.train.params]
     "train.lr" = 0.1
@@ -29,7 +37,9 @@ the stage (relative to its ``wdir``, recorded when it is not the repo root). An 
 records its kind (a folder's oid is its manifest's) and, for metrics and
 ``cache = false`` outs, that the cache does not hold it: with that, a lock alone says
 which objects a commit's pipeline outputs need, like pointers do for added data.
-``env`` is what the stage ran with; it never makes a stage rerun, but a rebuild of an
+(A folder out adds ``files = N`` to ``kind = "dir"``. tomli_w writes a short list of
+outs inline instead; either way the bytes are fixed by the content.) ``env`` is what the
+stage ran with; it never makes a stage rerun, but a rebuild of an
 old commit reports where it differs. Decoding is strict and names the file.
 """
 
@@ -47,6 +57,7 @@ import tomli_w
 
 from dvlite.errors import PipelineError
 from dvlite.fsutil import atomic_write
+from dvlite.pointer import is_reserved
 from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, hash_file, is_oid
 from dvlite.storage.manifest import is_safe_relative_path
 
@@ -181,7 +192,8 @@ def decode(data: bytes, *, source: str, algorithm: str = DEFAULT_ALGORITHM) -> L
     """Parse lock bytes; every problem is a PipelineError naming ``source``."""
     try:
         doc = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    # RecursionError: arrays or tables nested thousands deep (tomllib recurses)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise PipelineError(
             f"`{source}` is not a valid lock file: {exc}",
             hint="restore it with `git checkout -- dvlite.lock`, or delete it and run "
@@ -228,6 +240,11 @@ def _stage(body: object, where: str, algorithm: str) -> StageLock:
     outs = {path: _out(item, algorithm, f"{where}: out `{path}`")
             for path, item in _entries(body, "outs", ("path", "oid", "size", "kind"),
                                        ("files", "cache"), where)}
+    for path in outs:  # checkout writes outs: never into `.git` (hooks) or `.dvlite`
+        in_repo = path if wdir == "." else f"{wdir}/{path}"
+        if is_reserved(in_repo):
+            raise PipelineError(f"{where}: out `{in_repo}` is inside a folder dvlite never "
+                                "writes data to")
     params = body.get("params", {})
     if not isinstance(params, dict):
         raise PipelineError(f"{where}: `params` must be a table")
@@ -236,6 +253,11 @@ def _stage(body: object, where: str, algorithm: str) -> StageLock:
 
 
 def _oid(value: object, algorithm: str, where: str) -> Oid:
+    if is_oid(value) and not is_oid(value, algorithm):  # another hash's oid
+        raise PipelineError(
+            f"{where} has an oid of another hash than this repo's {algorithm} (`core.hash`)",
+            hint="a repo keeps one hash: set `core.hash` back in `.dvlite/config.toml`",
+        )
     if not is_oid(value, algorithm):
         raise PipelineError(f"{where} has a malformed oid {value!r}")
     return Oid(str(value))

@@ -84,11 +84,43 @@ def parse_document(raw: bytes, path: str, *, where: str) -> dict[str, Any]:
             doc = _load_yaml(text, where)
         else:
             doc = json.loads(text)
-    except (UnicodeDecodeError, ValueError) as exc:  # TOMLDecodeError, JSONDecodeError
+    # TOMLDecodeError and JSONDecodeError are ValueErrors; both readers recurse, so a
+    # document nested thousands deep raises RecursionError
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise PipelineError(f"cannot parse {where}: {_one_line(exc)}") from exc
     if not isinstance(doc, dict):
         raise PipelineError(f"{where} must hold a table of keys at the top")
+    _check_shape(doc, where)
     return doc
+
+
+MAX_VALUES = 1_000_000  # values in one document: far beyond a real params or metrics file
+MAX_DEPTH = 100  # tables and lists inside each other
+
+
+def _check_shape(doc: dict[str, Any], where: str) -> None:
+    """Refuse a document too big or too deep for the code that walks it recursively (lookups,
+    the lock writer, the run-cache key). Only YAML can get there from a small file: aliases
+    repeat a subtree (a "billion laughs" of 9 aliases, 9 levels deep, is 387 million values)
+    or put a list inside itself; a walk on a stack with a budget catches both without
+    recursing itself."""
+    stack: list[tuple[object, int]] = [(doc, 0)]
+    seen = 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES or depth > MAX_DEPTH:
+            what = (f"more than {MAX_VALUES:,} values" if seen > MAX_VALUES
+                    else f"values nested more than {MAX_DEPTH} levels deep")
+            raise PipelineError(
+                f"{where} holds {what}",
+                hint="YAML aliases that repeat or contain themselves expand like this; write "
+                "the values out",
+            )
+        if isinstance(node, dict):
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
 
 
 def _load_yaml(text: str, where: str) -> object:
@@ -101,7 +133,9 @@ def _load_yaml(text: str, where: str) -> object:
         ) from None
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    # OverflowError: PyYAML turns an escape such as "\UDDDDDDDD" into chr() of a number past
+    # Unicode's last character (found by atheris)
+    except (yaml.YAMLError, OverflowError) as exc:
         raise PipelineError(f"cannot parse {where}: {_one_line(exc)}") from exc
 
 

@@ -114,7 +114,8 @@ def decode_entry(data: bytes, *, source: str, algorithm: str) -> StageLock:
     """Parse an entry strictly; every problem is a PipelineError naming ``source``."""
     try:
         doc = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    # RecursionError: arrays or tables nested thousands deep (tomllib recurses)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise PipelineError(f"run-cache entry {source} is not valid: {exc}") from exc
     if doc.get("version") != _VERSION or set(doc) != {"version", "run"}:
         raise PipelineError(f"run-cache entry {source} has an unknown version or keys")

@@ -24,6 +24,7 @@ from typing import Any
 
 from dvlite.errors import PipelineError
 from dvlite.pipeline.params import ParamRef
+from dvlite.pointer import is_reserved
 from dvlite.storage.manifest import is_safe_relative_path
 
 FILENAME = "dvlite.toml"
@@ -83,7 +84,7 @@ def load_stages(path: str) -> dict[str, Stage]:
 def parse_stages(text: str, *, source: str) -> dict[str, Stage]:
     try:
         doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:  # recursion: nested thousands deep
         raise PipelineError(f"cannot parse `{source}`: {exc}") from exc
     unknown = sorted(set(doc) - {"stages"})
     if unknown:
@@ -156,7 +157,19 @@ def _stage(name: str, body: object, where: _Where) -> Stage:
             if p in seen:
                 raise where.error(f"`{p}` is listed twice (in `{seen[p]}` and `{key}`)", key)
             seen[p] = key
-    return Stage(name, _cmd(body["cmd"], where), deps, outs, params, metrics, wdir, always)
+    stage = Stage(name, _cmd(body["cmd"], where), deps, outs, params, metrics, wdir, always)
+    _check_written(stage, where)
+    return stage
+
+
+def _check_written(stage: Stage, where: _Where) -> None:
+    """What a stage writes, and checkout restores, never goes into `.git` (its hooks run
+    code) or `.dvlite`."""
+    for key, paths in (("outs", [o.path for o in stage.outs]), ("metrics", stage.metrics)):
+        for p in map(stage.in_repo, paths):
+            if is_reserved(p):
+                raise where.error(f"`{p}` is inside `.git` or `.dvlite`, where no stage may "
+                                  "write", key)
 
 
 def _cmd(cmd: object, where: _Where) -> str | tuple[str, ...]:

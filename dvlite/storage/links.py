@@ -16,7 +16,7 @@ import stat
 import uuid
 from typing import TYPE_CHECKING
 
-from dvlite.fsutil import reflink
+from dvlite.fsutil import disk_full, reflink
 
 if TYPE_CHECKING:
     from dvlite.storage.hashing import Oid
@@ -30,6 +30,9 @@ _UNSUPPORTED = frozenset(
 )
 
 
+TEMP_PREFIX = "materialize-"  # files being written in a ``tmp_dir``; a crash may leave some
+
+
 def materialize(
     odb: ObjectStore,
     oid: Oid,
@@ -37,16 +40,28 @@ def materialize(
     strategies: tuple[str, ...],
     *,
     executable: bool = False,
+    tmp_dir: str | None = None,
 ) -> str:
-    """Make ``dest`` hold object ``oid``, replacing what is there; return the strategy used."""
+    """Make ``dest`` hold object ``oid``, replacing what is there; return the strategy used.
+
+    The file is made under a temp name and renamed to ``dest`` once complete: in ``tmp_dir``
+    when that is on the same filesystem, so that a command killed meanwhile leaves nothing in
+    the user's folders (a half-written file there would be new data to the next checkout,
+    which would refuse to delete it), else beside ``dest``.
+    """
     src = os.path.abspath(odb.path(oid))  # a symlink must not depend on the cwd
     if not os.path.exists(src):
         odb.open(oid)  # raises MissingObjectError with its hint
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    tmp = os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.{uuid.uuid4().hex[:8]}")
     if executable:
         # a link shares the cache object's read-only, non-executable mode
         strategies = tuple(s for s in strategies if s in ("reflink", "copy")) or ("copy",)
+    with disk_full(dest, os.path.getsize(src)):
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        return _make(src, dest, strategies, _temp_name(dest, tmp_dir), executable)
+
+
+def _make(src: str, dest: str, strategies: tuple[str, ...], tmp: str, executable: bool) -> str:
+    """Try each strategy until one works; the result is renamed from ``tmp`` to ``dest``."""
     last_error: OSError | None = None
     for strategy in strategies:
         try:
@@ -65,6 +80,15 @@ def materialize(
         return strategy
     assert last_error is not None, "cache.link is validated to be non-empty"
     raise last_error
+
+
+def _temp_name(dest: str, tmp_dir: str | None) -> str:
+    folder = os.path.dirname(dest)
+    if tmp_dir is not None and os.path.isdir(tmp_dir) and (
+        os.stat(tmp_dir).st_dev == os.stat(folder).st_dev  # a rename cannot cross filesystems
+    ):
+        return os.path.join(tmp_dir, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+    return os.path.join(folder, f".{os.path.basename(dest)}.{uuid.uuid4().hex[:8]}")
 
 
 def _link(strategy: str, src: str, tmp: str, executable: bool) -> None:

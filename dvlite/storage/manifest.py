@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 FORMAT_VERSION = 1
+MAGIC = b'{"dvlite-manifest":'  # the bytes every manifest starts with
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ class Manifest:
             for e in self.entries
         ]
         body = ",\n".join(lines)
-        head = f'{{"dvlite-manifest":{FORMAT_VERSION},"files":['
+        head = f'{MAGIC.decode()}{FORMAT_VERSION},"files":['
         return (f"{head}\n{body}\n]}}\n" if lines else f"{head}]}}\n").encode()
 
     @classmethod
@@ -89,7 +90,8 @@ class Manifest:
         """Parse and validate; ``source`` names the object in error messages."""
         try:
             doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # RecursionError: lists nested thousands deep (a hostile object with a valid name)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise PointerError(f"manifest {source} is not valid JSON: {exc}") from exc
         version = doc.get("dvlite-manifest") if isinstance(doc, dict) else None
         if type(version) is not int or version != FORMAT_VERSION:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from dvlite.errors import CorruptObjectError, MissingObjectError
-from dvlite.fsutil import clone_fd
+from dvlite.fsutil import clone_fd, disk_full
 from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, hash_bytes, hash_stream, is_oid
 
 if TYPE_CHECKING:
@@ -23,6 +24,14 @@ if TYPE_CHECKING:
 READ_ONLY = 0o444
 _LIST_ABOVE = 512  # oids from which listing folders beats a stat per object
 _HEX = frozenset("0123456789abcdef")
+
+
+@dataclass
+class _Temp:
+    """An object being written: its temp file, and the oid it turns out to have."""
+
+    file: BinaryIO
+    oid: Oid | None = None
 
 
 class ObjectStore:
@@ -71,58 +80,61 @@ class ObjectStore:
         if oid is not None and self.exists(oid):
             return oid
         with open(src, "rb", buffering=0) as fsrc:  # first: a missing source leaves nothing
-            tmp, fd = self._new_tmp()
-            try:
-                with open(fd, "wb") as fdst:
-                    if oid is not None and self._clone(fsrc.fileno(), fdst.fileno()):
-                        stored = oid
-                    else:
-                        stored, _ = hash_stream(fsrc, self.algorithm, sink=fdst.write)
+            where = self.path(oid) if oid is not None else self.root
+            with self._writing(where, os.fstat(fsrc.fileno()).st_size) as temp:
+                if oid is not None and self._clone(fsrc.fileno(), temp.file.fileno()):
+                    stored = oid
+                else:
+                    stored, _ = hash_stream(fsrc, self.algorithm, sink=temp.file.write)
                 if oid is not None and stored != oid:
                     raise CorruptObjectError(
                         f"`{src}` changed while it was being stored",
                         hint="let whatever writes it finish, then run the command again",
                     )
-                self._finalize(tmp, stored)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-                raise
+                temp.oid = stored
         return stored
 
-    def add_stream(self, stream: BinaryIO, oid: Oid, *, source: str) -> None:
+    def add_stream(self, stream: BinaryIO, oid: Oid, *, source: str,
+                   size: int | None = None) -> None:
         """Store bytes read from ``stream`` as ``oid``, hashing them on the way in; on a
-        mismatch nothing is stored and CorruptObjectError names ``source``."""
-        tmp, fd = self._new_tmp()
-        try:
-            with open(fd, "wb") as fdst:
-                stored, _ = hash_stream(stream, self.algorithm, sink=fdst.write)
+        mismatch nothing is stored and CorruptObjectError names ``source``. ``size``, when
+        known, goes into the message if the disk is full."""
+        with self._writing(self.path(oid), size) as temp:
+            stored, _ = hash_stream(stream, self.algorithm, sink=temp.file.write)
             if stored != oid:
                 raise CorruptObjectError(
                     f"object {oid} from {source} is corrupt (its bytes hash to {stored}); "
                     "it was not stored",
                     hint="repair the remote's copy: push it again from a clone that has it",
                 )
-            self._finalize(tmp, oid)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+            temp.oid = oid
 
     def add_bytes(self, data: bytes) -> Oid:
         oid = hash_bytes(data, self.algorithm)
         if self.exists(oid):
             return oid
-        tmp, fd = self._new_tmp()
-        try:
-            with open(fd, "wb") as f:
-                f.write(data)
-            self._finalize(tmp, oid)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with self._writing(self.path(oid), len(data)) as temp:
+            temp.file.write(data)
+            temp.oid = oid
         return oid
+
+    @contextlib.contextmanager
+    def _writing(self, where: str, size: int | None) -> Iterator[_Temp]:
+        """A new temp file for the block to write an object into and to name (``.oid``);
+        then closed and renamed to that object, or deleted if the block failed. A write that
+        runs out of room is a DiskFullError naming ``where`` and ``size``."""
+        with disk_full(where, size):
+            tmp, fd = self._new_tmp()
+            try:
+                with open(fd, "wb") as f:
+                    temp = _Temp(f)
+                    yield temp
+                assert temp.oid is not None, "the block names what it wrote"
+                self._finalize(tmp, temp.oid)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
 
     def open(self, oid: Oid) -> BinaryIO:
         try:
@@ -157,7 +169,9 @@ class ObjectStore:
             if len(prefix) != 2 or not _HEX.issuperset(prefix):
                 continue
             for rest in sorted(os.listdir(os.path.join(self.root, prefix))):
-                if is_oid(prefix + rest):
+                # only this store's hash: in a cache shared with a repo of the other hash,
+                # fsck would call its objects corrupt and gc would count them unreferenced
+                if is_oid(prefix + rest, self.algorithm):
                     yield Oid(prefix + rest)
 
     def delete(self, oid: Oid) -> None:

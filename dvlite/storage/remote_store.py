@@ -10,12 +10,13 @@ finished, and every other filesystem gets a temp name and a rename.
 from __future__ import annotations
 
 import contextlib
+import os
 import posixpath
 import uuid
 from typing import TYPE_CHECKING, BinaryIO
 
 from dvlite.errors import DvliteError, MissingObjectError, RemoteError
-from dvlite.fsutil import run_parallel
+from dvlite.fsutil import disk_full, run_parallel
 from dvlite.storage.hashing import Oid, is_oid
 
 if TYPE_CHECKING:
@@ -65,7 +66,8 @@ class RemoteStore:
         except DvliteError:
             raise
         except Exception as exc:
-            raise self.translate(exc) from exc
+            error = self.translate(exc)
+            raise error from (exc if error.show_cause else None)  # None: it shows a credential
 
     def exists(self, oid: Oid) -> bool:
         with self.errors():
@@ -129,7 +131,11 @@ class RemoteStore:
 
     def put_file(self, local_path: str, oid: Oid) -> None:
         """Upload a verified local object; visible under its name only once complete."""
-        self._put(self.path(oid), lambda dest: self.fs.put_file(local_path, dest), replace=False)
+        # free space can be measured (for a full-disk message) only on a folder remote
+        local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple)
+                           else (self.fs.protocol,))
+        self._put(self.path(oid), lambda dest: self.fs.put_file(local_path, dest), replace=False,
+                  size=os.path.getsize(local_path) if local else None)
 
     # The run cache's index: small files at runs/<key 2 hex>/<rest>, beside the objects.
 
@@ -157,13 +163,15 @@ class RemoteStore:
         part (or, on backends that cannot rename onto a file, briefly none: no entries)."""
         self._put(self.run_path(key), lambda dest: self.fs.pipe_file(dest, data), replace=True)
 
-    def _put(self, final: str, write: Callable[[str], None], *, replace: bool) -> None:
+    def _put(self, final: str, write: Callable[[str], None], *, replace: bool,
+             size: int | None = None) -> None:
         """``write(path)`` the file at ``final``, under a temp name first unless the backend
         shows a file only once it is complete. Without ``replace``, a file already at
-        ``final`` is kept (objects: same name, same bytes)."""
+        ``final`` is kept (objects: same name, same bytes). A full disk (a folder remote) is a
+        DiskFullError naming ``final`` and its ``size``."""
         if self.read_only:
             raise RemoteError(f"{self.name} is read-only", hint="push to another remote")
-        with self.errors():
+        with self.errors(), disk_full(final, size):
             if self.atomic_put:
                 write(final)
                 return

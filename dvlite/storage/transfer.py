@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from dvlite.errors import DvliteError, RemoteError
+from dvlite.errors import DiskFullError, DvliteError, RemoteError
 from dvlite.fsutil import NO_PROGRESS, Progress, run_parallel
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def download(
 
     def fetch(oid: Oid) -> None:
         with remote.open(oid) as stream:  # read errors are the remote's, write errors ours
-            cache.add_stream(stream, oid, source=remote.name)
+            cache.add_stream(stream, oid, source=remote.name, size=sizes[oid] or None)
 
     return _run(sizes, todo, fetch, jobs=jobs, progress=progress, retries=retries)
 
@@ -77,6 +77,8 @@ def _run(
     def one(oid: Oid) -> str | None:
         try:
             _with_retries(lambda: move(oid), retries)
+        except DiskFullError:
+            raise  # the other objects would fail alike: stop, and say it once
         except DvliteError as exc:
             return exc.message
         finally:

@@ -240,6 +240,7 @@ def test_ls_json(tracked: TmpRepo, cli: Cli) -> None:
             "oid": read_pointer(tracked.root / "data.dvl")["oid"],
             "in_cache": True,
             "files": 2,
+            "on_remote": None,  # not asked: no --remote
         },
         {
             "path": "model.bin",
@@ -248,6 +249,7 @@ def test_ls_json(tracked: TmpRepo, cli: Cli) -> None:
             "oid": xxh(MODEL),
             "in_cache": True,
             "files": None,
+            "on_remote": None,
         },
     ]
 

@@ -285,3 +285,15 @@ def test_bad_value_in_environment_is_an_error(
 
     with pytest.raises(ConfigError, match="environment"):
         tmp_repo.reopen()
+
+
+def test_a_table_option_reaches_the_backend_as_a_table(tmp_repo: TmpRepo) -> None:
+    pytest.importorskip("s3fs")
+    config_set(tmp_repo.repo, "remote.bucket.url", "s3://bucket/store")
+    config_set(tmp_repo.repo, "remote.bucket.client_kwargs.region_name", "eu-west-1")
+    config_set(tmp_repo.repo, "remote.bucket.config_kwargs.max_pool_connections", "7")
+    store = tmp_repo.reopen().remote("bucket")
+    assert store.fs.client_kwargs == {"region_name": "eu-west-1"}
+    # dvlite's own timeouts are merged in, not replaced by the user's table
+    assert store.fs.config_kwargs["max_pool_connections"] == 7
+    assert "connect_timeout" in store.fs.config_kwargs

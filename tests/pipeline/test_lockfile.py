@@ -208,7 +208,7 @@ def test_decode_not_utf8() -> None:
 
 def test_decode_checks_oids_for_the_repo_algorithm() -> None:
     text = f"version = 1\n[stages.s]\n{GOOD_STAGE}".encode()
-    with pytest.raises(PipelineError, match="malformed oid"):
+    with pytest.raises(PipelineError, match="an oid of another hash than this repo's sha256"):
         decode(text, source="L", algorithm="sha256")
 
 
