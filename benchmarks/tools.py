@@ -163,15 +163,18 @@ def with_version_flag(tool: Tool, env: dict[str, str]) -> Tool:
 
 def environment(workdir: Path) -> dict[str, str]:
     """The environment every tool runs in: a private HOME and git config, no telemetry,
-    dummy S3 credentials, and none of the caller's DVLITE_/DVC_/GIT_/AWS_ settings."""
+    dummy S3 credentials, and none of the caller's DVLITE_/DVC_/GIT_/AWS_ settings, nor
+    PYTHONDONTWRITEBYTECODE."""
     home = workdir / "home"
     home.mkdir(parents=True, exist_ok=True)
     gitconfig = home / ".gitconfig"
     gitconfig.write_text("[user]\n\tname = bench\n\temail = bench@dvlite.invalid\n"
                          "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
                          "[gc]\n\tauto = 0\n")
+    # PYTHONDONTWRITEBYTECODE too: with it, a tool installed from a source tree (dvlite,
+    # editable) recompiles every module on each run while pip-installed ones (DVC) load theirs
     env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("DVLITE_", "DVC_", "GIT_", "AWS_"))}
+           if not key.startswith(("DVLITE_", "DVC_", "GIT_", "AWS_", "PYTHONDONTWRITEBYTECODE"))}
     env.update({
         "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
         "XDG_CACHE_HOME": str(home / ".cache"),

@@ -159,27 +159,37 @@ class FileStat:
         return cls(st.st_ino, st.st_mtime_ns, st.st_size, bool(st.st_mode & stat.S_IXUSR))
 
 
-def walk_files(root: str, *, allowed: tuple[str, ...] = ()) -> Iterator[tuple[str, FileStat]]:
-    """Yield (relative POSIX path, stat) for every file below ``root``, in no set order.
+FileRecord = tuple[str, int, int, int, bool]  # path, inode, mtime_ns, size, executable
+
+
+def walk_records(root: str, *, allowed: tuple[str, ...] = ()) -> list[FileRecord]:
+    """A record (relative POSIX path, inode, mtime_ns, size, executable) for every file below
+    ``root``, in no set order: one ``stat`` per file, and plain tuples, because a tracked
+    folder may hold millions of files.
 
     Symlinks are followed only when they resolve to a file inside one of the
     ``allowed`` folders (the repo, the cache); any other link is an error, so a
     tracked folder can never pull in data from outside the repo.
     """
+    records: list[FileRecord] = []
+    add = records.append
     stack = [""]
     while stack:
         rel_dir = stack.pop()
-        abs_dir = os.path.join(root, rel_dir) if rel_dir else root
-        with os.scandir(abs_dir) as it:
-            entries = list(it)
-        for entry in entries:
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            if entry.is_symlink():
-                yield rel, stat_file(entry.path, allowed=allowed)
-            elif entry.is_dir(follow_symlinks=False):
-                stack.append(rel)
-            elif entry.is_file(follow_symlinks=False):
-                yield rel, FileStat.of(entry.stat(follow_symlinks=False))
+        prefix = rel_dir + "/" if rel_dir else ""
+        with os.scandir(os.path.join(root, rel_dir) if rel_dir else root) as it:
+            for entry in it:
+                rel = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(rel)
+                elif entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    add((rel, st.st_ino, st.st_mtime_ns, st.st_size,
+                         bool(st.st_mode & stat.S_IXUSR)))
+                elif entry.is_symlink():
+                    target = stat_file(entry.path, allowed=allowed)
+                    add((rel, target.inode, target.mtime_ns, target.size, target.executable))
+    return records
 
 
 def stat_file(path: str, *, allowed: tuple[str, ...]) -> FileStat:

@@ -14,19 +14,21 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from dvlite.errors import (
+    ConfigError,
     DvliteError,
     MissingDependencyError,
     RemoteAuthError,
     RemoteError,
     RemoteUnavailableError,
 )
-from dvlite.storage.remote_store import RemoteStore
+from dvlite.storage.remote_store import RemoteStore, Traits
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 CONNECT_TIMEOUT = 10  # seconds: an unreachable remote fails fast, not after minutes
-READ_TIMEOUT = 120
+READ_TIMEOUT = 120  # seconds without an answer, unless the remote's `timeout` option says
+_KEEPALIVES = 3  # unanswered SSH keepalives, one every timeout/3 s, before the connection is lost
 
 # protocol → pip extra that brings its backend
 EXTRAS = {
@@ -34,8 +36,17 @@ EXTRAS = {
     "abfss": "azure", "ssh": "ssh", "sftp": "ssh", "webdav": "webdav", "webdavs": "webdav",
     "http": "http", "https": "http",
 }
-_ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"}
+_OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"}
 _READ_ONLY = {"http", "https"}
+# backends whose get_file streams an object to disk in one request (checked against their
+# test servers; the others read through open(), which may ask for the size first)
+_NATIVE_GET = {"s3", "s3a", "az", "abfs", "abfss", "ssh", "sftp", "http", "https"}
+# S3 uploads: s3fs reads max_concurrency parts of chunksize into memory at once (by default
+# 10 of 50 MiB, and more in copies while signing: a 2 GiB push peaked over 1 GiB). Parts of
+# 8 MiB, 4 at a time, keep a push in tens of MiB and were as fast against moto_server.
+_S3_PART = 8 << 20
+_S3_PARTS_AT_ONCE = 4
+_S3_MAX_PARTS = 10_000  # S3's limit per upload: bigger files need bigger parts
 # parallel transfers per protocol when -j is not given
 DEFAULT_JOBS = {"s3": 16, "s3a": 16, "gs": 16, "gcs": 16, "az": 16, "abfs": 16, "abfss": 16,
                 "ssh": 8, "sftp": 8, "webdav": 8, "webdavs": 8, "http": 8, "https": 8}
@@ -49,8 +60,13 @@ _UNAVAILABLE_NAMES = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTim
                       "ClientOSError", "ServerTimeoutError", "ConnectError", "ReadTimeout",
                       "ConnectTimeout", "RemoteProtocolError", "ServiceRequestError",
                       "ServiceResponseError", "ConnectionLost", "DisconnectError",
-                      "ChannelOpenError", "TimeoutError")
-_SERVER_FAULT = re.compile(r"\b(5\d\d|SlowDown|InternalError|ServiceUnavailable|Throttl)")
+                      "ChannelOpenError", "TimeoutError", "ClientPayloadError",
+                      "SFTPNoConnection", "SFTPConnectionLost", "ReadError", "WriteError")
+# a response cut short shows as a malformed one ("Bad status line"), and sshfs's pool of
+# channels on a dropped connection as a ValueError: network faults too
+_SERVER_FAULT = re.compile(
+    r"\b(5\d\d|SlowDown|InternalError|ServiceUnavailable|Throttl|Bad status line|"
+    r"Can't create any SFTP connections)")
 _AUTH_TEXT = re.compile(r"\b(401|403)\b|Forbidden|Unauthorized|AccessDenied|InvalidAccessKey|"
                         r"AuthenticationFailed|AuthorizationFailure")
 _USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@/\s]+)@",
@@ -107,11 +123,13 @@ def open_remote(name: str, url: str, options: Mapping[str, Any]) -> RemoteStore:
     protocol = protocol_of(url)
     options = dict(options)
     jobs = int(options.pop("jobs", DEFAULT_JOBS.get(protocol, 4)))
+    timeout = _seconds(name, options.pop("timeout", READ_TIMEOUT))
     secrets = tuple(str(v) for k, v in options.items() if is_secret(k) and v)
     label = f"remote `{name}` ({redact(url, secrets)})"
     translate = _translator(label, protocol, secrets)
+    given = dict(options)  # _filesystem rewrites the options it is handed
     try:
-        fs, root = _filesystem(protocol, url, options)
+        fs, root = _filesystem(protocol, url, options, timeout)
     except DvliteError:
         raise
     except Exception as exc:
@@ -120,11 +138,45 @@ def open_remote(name: str, url: str, options: Mapping[str, Any]) -> RemoteStore:
     # fsspec's HTTP info() reports any failure as FileNotFoundError; its strict exists()
     # tells a 404 from a refused connection or credentials
     probe = (lambda path: bool(fs.exists(path, strict=True))) if protocol in _READ_ONLY else None
+    # an SFTP connection that dropped stays dead: the retries need a new one
+    reopen = (lambda: _filesystem(protocol, url, {**given, "skip_instance_cache": True},
+                                  timeout)[0]) if protocol in ("ssh", "sftp") else None
     return RemoteStore(fs, root, name=label, translate=translate, jobs=jobs, probe=probe,
-                       atomic_put=protocol in _ATOMIC_PUT, read_only=protocol in _READ_ONLY)
+                       traits=_traits(protocol), timeout=timeout, reopen=reopen)
 
 
-def _filesystem(protocol: str, url: str, options: dict[str, Any]) -> tuple[Any, str]:
+def _seconds(name: str, value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if isinstance(value, bool) or not seconds > 0:
+        raise ConfigError(f"remote `{name}`: `timeout` must be a number of seconds above 0, "
+                          f"not {value!r}",
+                          hint=f"dvlite remote modify {name} timeout 60")
+    return seconds
+
+
+def _traits(protocol: str) -> Traits:
+    if protocol not in ("s3", "s3a"):
+        return Traits(object_store=protocol in _OBJECT_STORES, read_only=protocol in _READ_ONLY,
+                      native_get=protocol in _NATIVE_GET)
+    # s3fs downloads an object over 50 MiB in concurrent ranges, each read whole into memory
+    # (and moto_server copies the object for each range): one streamed GET is flat and faster
+    return Traits(object_store=True, native_get=True, get_options={"max_concurrency": 1},
+                  put_options=_s3_upload)
+
+
+def _s3_upload(size: int) -> dict[str, int]:
+    return {"chunksize": max(_S3_PART, -(-size // _S3_MAX_PARTS)),
+            "max_concurrency": _S3_PARTS_AT_ONCE}
+
+
+def _filesystem(
+    protocol: str, url: str, options: dict[str, Any], timeout: float
+) -> tuple[Any, str]:
+    """The backend's filesystem and the store's root in it; ``timeout`` is the longest wait
+    for an answer, on each backend that can bound it."""
     from fsspec.core import url_to_fs  # noqa: PLC0415  (slow import, only for remotes)
 
     if protocol in ("webdav", "webdavs"):
@@ -134,7 +186,7 @@ def _filesystem(protocol: str, url: str, options: dict[str, Any]) -> tuple[Any, 
         user, password = options.pop("user", None), options.pop("password", None)
         if user is not None:
             options["auth"] = (user, password or "")
-        options.setdefault("timeout", READ_TIMEOUT)
+        options.setdefault("timeout", timeout)
         from webdav4.fsspec import WebdavFileSystem  # noqa: PLC0415
 
         return WebdavFileSystem(f"{scheme}://{host}", **options), "/" + path.strip("/")
@@ -142,18 +194,22 @@ def _filesystem(protocol: str, url: str, options: dict[str, Any]) -> tuple[Any, 
         # no retry inside botocore: the transfer engine retries objects and s3fs retries
         # throttling and dropped reads; a third layer would multiply the wait for an
         # unreachable endpoint (each botocore retry waits up to 1, 2, 4... s)
-        config = {"connect_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT,
+        config = {"connect_timeout": CONNECT_TIMEOUT, "read_timeout": timeout,
                   "retries": {"total_max_attempts": 1, "mode": "standard"}}
         options["config_kwargs"] = {**config, **options.get("config_kwargs", {})}
     elif protocol in ("ssh", "sftp"):
         options.setdefault("connect_timeout", CONNECT_TIMEOUT)
+        # SFTP has no read timeout: keepalives close a connection whose server stopped
+        # answering, which fails the requests waiting on it
+        options.setdefault("keepalive_interval", max(1.0, timeout / _KEEPALIVES))
+        options.setdefault("keepalive_count_max", _KEEPALIVES)
         if str(options.get("known_hosts", "")).lower() == "none":
             # config values cannot be None: `known_hosts = "none"` turns host key checks off
             # (asyncssh's known_hosts=None), instead of naming a file called "none"
             options["known_hosts"] = None
     elif protocol in ("az", "abfs", "abfss"):
         options.setdefault("connection_timeout", CONNECT_TIMEOUT)
-        options.setdefault("read_timeout", READ_TIMEOUT)
+        options.setdefault("read_timeout", timeout)
         fs, root = url_to_fs(url, **options)
         _shorten_azure_retries(fs)
         return fs, root
@@ -162,7 +218,7 @@ def _filesystem(protocol: str, url: str, options: dict[str, Any]) -> tuple[Any, 
 
         client = dict(options.get("client_kwargs", {}))
         client.setdefault("timeout", aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT,
-                                                           sock_read=READ_TIMEOUT))
+                                                           sock_read=timeout))
         options["client_kwargs"] = client
         fs, _ = url_to_fs(url, **options)
         return fs, url.rstrip("/")
@@ -231,8 +287,9 @@ def _classify(exc: BaseException, label: str, protocol: str, detail: str) -> Dvl
     return RemoteError(f"{label} failed: {detail}")
 
 
+# EBUSY: how s3fs reports a 503, SlowDown and other "try again later" answers
 _NETWORK_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT, errno.EHOSTUNREACH,
-                   errno.ENETUNREACH, errno.EPIPE, errno.ECONNABORTED}
+                   errno.ENETUNREACH, errno.EPIPE, errno.ECONNABORTED, errno.EBUSY}
 
 
 def _status_of(exc: BaseException) -> int | None:

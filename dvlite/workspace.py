@@ -12,23 +12,27 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from functools import cached_property
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from dvlite import pointer as pointers
 from dvlite.errors import MissingObjectError, PathError
-from dvlite.fsutil import NO_PROGRESS, FileStat, Progress, run_parallel, stat_file, walk_files
+from dvlite.fsutil import NO_PROGRESS, Progress
 from dvlite.pipeline import lockfile as lockfiles
 from dvlite.repo import DVLITE_DIR, Repo
-from dvlite.storage.hashing import Oid, hash_file
 from dvlite.storage.manifest import Entry, Manifest, ManifestDiff, diff
-from dvlite.storage.stat_index import StatIndex
+from dvlite.storage.scanner import manifest_of as tree_manifest
+from dvlite.storage.scanner import scan_path
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from dvlite.pipeline.lockfile import Lockfile
     from dvlite.pointer import Kind, Pointer
+    from dvlite.storage.hashing import Oid
     from dvlite.storage.odb import ObjectStore
+    from dvlite.storage.stat_index import Tree
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,19 @@ class DataState:
     kind: Kind | None  # None: nothing there
     oid: Oid | None = None
     size: int = 0
-    manifest: Manifest | None = None  # folders
     executable: bool = False  # files
+    tree: Tree | None = None  # folders: their files as walked, and their oids
+    built: Manifest | None = None  # folders: the manifest, if the scan had to build it
+
+    @property
+    def files(self) -> int:
+        return len(self.tree.records) if self.tree is not None else 0
+
+    @cached_property
+    def manifest(self) -> Manifest | None:
+        if self.built is not None or self.tree is None:
+            return self.built
+        return tree_manifest(self.tree)
 
     def entries(self) -> dict[str, Entry]:
         """Files keyed by their path inside the folder ("" for a single file)."""
@@ -198,69 +213,18 @@ def scan(
 
     With ``store``, every file ends up in it as well (for add and commit).
     """
-    full = repo.abs(path)
-    allowed = (repo.root, repo.cache_dir)
-    stamp = repo.index.fs_clock()  # before any stat: see storage/stat_index.py
-    if os.path.isdir(full) and not os.path.islink(full):
-        kind: Kind = "dir"
-        folder, base = full, path
-        files = list(walk_files(full, allowed=allowed))
-    elif os.path.lexists(full):
-        kind = "file"
-        folder, base = os.path.dirname(full), path.rpartition("/")[0]
-        files = [(os.path.basename(full), stat_file(full, allowed=allowed))]
-    else:
+    found = scan_path(repo.index, path, repo.abs(path), store or repo.cache,
+                      allowed=(repo.root, repo.cache_dir), store=store is not None,
+                      jobs=jobs or default_jobs(repo), progress=progress)
+    if found is None:
         return Scan(DataState(None), 0, 0)
-    known = repo.index.lookup(path)
-    entries: list[Entry] = []
-    todo: list[tuple[str, FileStat]] = []
-    for name, st in files:
-        key = f"{base}/{name}" if base else name
-        oid = StatIndex.trusted_oid(known.get(key), st)
-        if oid is None:
-            todo.append((name, st))
-            continue
-        if store is not None:
-            store.add_file(os.path.join(folder, name), oid)
-        entries.append(Entry(name, oid, st.size, st.executable))
-    progress.set_size(len(todo))
-    hashed = _hash_files(repo, folder, todo, store=store, jobs=jobs, progress=progress)
-    repo.index.record(
-        ((f"{base}/{name}" if base else name, st, oid) for (name, st), oid in zip(todo, hashed,
-                                                                                   strict=True)),
-        stamp,
-    )
-    entries.extend(Entry(name, oid, st.size, st.executable)
-                   for (name, st), oid in zip(todo, hashed, strict=True))
-    hashed_bytes = sum(st.size for _, st in todo)
-    if kind == "file":
-        only = entries[0]
-        return Scan(DataState("file", only.oid, only.size, executable=only.executable),
-                    len(todo), hashed_bytes)
-    manifest = Manifest.build(entries)
-    data = manifest.to_bytes()
-    oid = store.add_bytes(data) if store is not None else repo.cache.hash_of(data)
-    return Scan(DataState("dir", oid, manifest.size, manifest), len(todo), hashed_bytes)
-
-
-def _hash_files(
-    repo: Repo,
-    folder: str,
-    todo: list[tuple[str, FileStat]],
-    *,
-    store: ObjectStore | None,
-    jobs: int | None,
-    progress: Progress,
-) -> list[Oid]:
-    algorithm = repo.cache.algorithm
-
-    def one(item: tuple[str, FileStat]) -> Oid:
-        src = os.path.join(folder, *item[0].split("/"))
-        oid = store.add_file(src) if store is not None else hash_file(src, algorithm)
-        progress.relative_update(1)
-        return oid
-
-    return run_parallel(one, todo, jobs or default_jobs(repo))
+    if found.kind == "file":
+        _, _, _, size, executable = found.tree.records[0]
+        state = DataState("file", found.oid, size, executable)
+    else:
+        size = sum(map(itemgetter(3), found.tree.records))
+        state = DataState("dir", found.oid, size, tree=found.tree, built=found.manifest)
+    return Scan(state, found.hashed_files, found.hashed_bytes)
 
 
 def default_jobs(repo: Repo) -> int:
@@ -282,6 +246,19 @@ def pointer_entries(repo: Repo, ptr: Pointer) -> dict[str, Entry]:
     return {"": Entry("", ptr.oid, ptr.size)}
 
 
+def recorded_entries(repo: Repo, tracked: Tracked) -> dict[str, Entry]:
+    """``pointer_entries``, from a tree the stat index keeps for the tracked path when it
+    has one with the pointer's oid (a scan built that manifest from these very files) and
+    the manifest is cached (a folder without it counts as missing), else from the
+    manifest."""
+    ptr = tracked.pointer
+    tree = repo.index.tree_of(tracked.path, ptr.oid) if ptr.kind == "dir" else None
+    if tree is None or not repo.cache.exists(ptr.oid):
+        return pointer_entries(repo, ptr)
+    return {r[0]: Entry(r[0], oid, r[3], r[4])
+            for r, oid in zip(tree.records, tree.oids, strict=True)}
+
+
 def below(entries: dict[str, Entry], sub: str) -> dict[str, Entry]:
     """The entries at or inside ``sub``, keyed relative to it ("" for ``sub`` itself)."""
     if not sub:
@@ -297,40 +274,55 @@ def below(entries: dict[str, Entry], sub: str) -> dict[str, Entry]:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A target's recorded files (None when its manifest is not cached) against the workspace."""
+    """A target's recorded files against the workspace. ``same``: the workspace holds exactly
+    what the pointer records (known from the oids alone, so no file list is built)."""
 
     target: Target
-    recorded: dict[str, Entry] | None
-    present: dict[str, Entry]
     scan: Scan
+    same: bool
+    known: dict[str, Entry] | None = None  # unless same; None when its manifest is not cached
+
+    @cached_property
+    def present(self) -> dict[str, Entry]:
+        present = self.scan.state.entries()
+        if self.target.tracked.pointer.kind == "file" and "" in present:
+            # a file pointer records no executable bit, so do not compare one
+            present[""] = replace(present[""], executable=False)
+        return present
 
     @property
+    def recorded(self) -> dict[str, Entry] | None:
+        return self.present if self.same else self.known
+
+    @property
+    def manifest_cached(self) -> bool:
+        """Whether the recorded file list is known (``recorded`` is not None)."""
+        return self.same or self.known is not None
+
+    @cached_property
     def changes(self) -> ManifestDiff:
         return diff(self.recorded or {}, self.present)
 
     @property
     def matches(self) -> bool:
-        if self.recorded is None:  # only the folder's oid is left to compare
+        if self.same:
+            return True
+        if self.known is None:  # only the folder's oid is left to compare
             return self.scan.state.oid == self.target.tracked.pointer.oid
         return not self.changes
 
 
 def compare(repo: Repo, target: Target, *, progress: Progress = NO_PROGRESS) -> Comparison:
     scan_result = scan(repo, target.path, progress=progress)
-    present = scan_result.state.entries()
     ptr = target.tracked.pointer
-    if ptr.kind == "file" and "" in present:
-        # a file pointer records no executable bit, so do not compare one
-        present[""] = replace(present[""], executable=False)
-    recorded: dict[str, Entry] | None
     if not target.sub and scan_result.state.oid == ptr.oid:
-        recorded = present  # same oid, same files: no need to read the manifest
-    else:
-        try:
-            recorded = below(pointer_entries(repo, ptr), target.sub)
-        except MissingObjectError:
-            recorded = None
-        if target.sub and recorded is not None and not recorded:
-            raise PathError(f"`{target.path}` is not in tracked folder `{target.tracked.path}`",
-                            hint=f"`dvlite ls {target.tracked.path}` lists its files")
-    return Comparison(target, recorded, present, scan_result)
+        return Comparison(target, scan_result, same=True)
+    try:
+        recorded: dict[str, Entry] | None = below(recorded_entries(repo, target.tracked),
+                                                  target.sub)
+    except MissingObjectError:
+        recorded = None
+    if target.sub and recorded is not None and not recorded:
+        raise PathError(f"`{target.path}` is not in tracked folder `{target.tracked.path}`",
+                        hint=f"`dvlite ls {target.tracked.path}` lists its files")
+    return Comparison(target, scan_result, same=False, known=recorded)

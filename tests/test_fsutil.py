@@ -21,7 +21,7 @@ from dvlite.fsutil import (
     reflink,
     run_parallel,
     stat_file,
-    walk_files,
+    walk_records,
     write_toml,
 )
 from tests.helpers import lock_held_elsewhere
@@ -153,7 +153,7 @@ def test_is_within(root: str, path: str, expected: bool) -> None:
     assert is_within(root, path) is expected
 
 
-# --- FileStat, stat_file, walk_files --------------------------------------------------------
+# --- FileStat, stat_file, walk_records ------------------------------------------------------
 
 
 def test_file_stat_of(tmp_path: Path) -> None:
@@ -184,10 +184,10 @@ def tree(tmp_path: Path) -> Path:
 
 
 def walked(root: Path, allowed: tuple[str, ...] = ()) -> dict[str, FileStat]:
-    return dict(walk_files(str(root / "data"), allowed=allowed))
+    return {rel: FileStat(*st) for rel, *st in walk_records(str(root / "data"), allowed=allowed)}
 
 
-def test_walk_files_yields_every_file_with_posix_paths(tree: Path) -> None:
+def test_walk_records_yields_every_file_with_posix_paths(tree: Path) -> None:
     files = walked(tree)
     assert set(files) == {"a.csv", "sub/b.bin", "sub/deeper/c", "run.sh"}
     assert files["sub/deeper/c"].size == 3
@@ -196,7 +196,7 @@ def test_walk_files_yields_every_file_with_posix_paths(tree: Path) -> None:
     assert files["a.csv"].inode == os.stat(tree / "data" / "a.csv").st_ino
 
 
-def test_walk_files_follows_links_inside_allowed_roots(tree: Path) -> None:
+def test_walk_records_follows_links_inside_allowed_roots(tree: Path) -> None:
     os.symlink(tree / "elsewhere.txt", tree / "data" / "abs-link")
     os.symlink("../a.csv", tree / "data" / "sub" / "rel-link")
     files = walked(tree, allowed=(str(tree),))
@@ -207,7 +207,7 @@ def test_walk_files_follows_links_inside_allowed_roots(tree: Path) -> None:
 
 
 @pytest.mark.parametrize("target", ["outside.txt", "repo2/f"])
-def test_walk_files_rejects_links_out_of_the_repo(tree: Path, target: str) -> None:
+def test_walk_records_rejects_links_out_of_the_repo(tree: Path, target: str) -> None:
     link = tree / "data" / "sub" / "escape"
     os.symlink(tree.parent / target, link)
     with pytest.raises(PathError, match="outside the repo") as exc:
@@ -217,13 +217,13 @@ def test_walk_files_rejects_links_out_of_the_repo(tree: Path, target: str) -> No
     assert exc.value.hint is not None
 
 
-def test_walk_files_rejects_every_link_when_nothing_is_allowed(tree: Path) -> None:
+def test_walk_records_rejects_every_link_when_nothing_is_allowed(tree: Path) -> None:
     os.symlink(tree / "data" / "a.csv", tree / "data" / "inner-link")
     with pytest.raises(PathError, match="inner-link"):
         walked(tree)
 
 
-def test_walk_files_allows_a_second_root(tree: Path) -> None:
+def test_walk_records_allows_a_second_root(tree: Path) -> None:
     cache = tree.parent / "cache"
     cache.mkdir()
     (cache / "obj").write_bytes(b"cached")
@@ -232,21 +232,21 @@ def test_walk_files_allows_a_second_root(tree: Path) -> None:
     assert files["linked"].size == 6
 
 
-def test_walk_files_rejects_a_link_through_a_link_out(tree: Path) -> None:
+def test_walk_records_rejects_a_link_through_a_link_out(tree: Path) -> None:
     os.symlink(tree.parent / "outside.txt", tree / "hop")
     os.symlink(tree / "hop", tree / "data" / "two-hops")
     with pytest.raises(PathError, match="two-hops"):
         walked(tree, allowed=(str(tree),))
 
 
-def test_walk_files_rejects_broken_links(tree: Path) -> None:
+def test_walk_records_rejects_broken_links(tree: Path) -> None:
     os.symlink(tree / "data" / "gone", tree / "data" / "dangling")
     with pytest.raises(PathError, match="broken symlink") as exc:
         walked(tree, allowed=(str(tree),))
     assert "dangling" in exc.value.message
 
 
-def test_walk_files_rejects_links_to_folders(tree: Path) -> None:
+def test_walk_records_rejects_links_to_folders(tree: Path) -> None:
     os.symlink(tree / "data" / "sub", tree / "data" / "dirlink")
     with pytest.raises(PathError, match="folder") as exc:
         walked(tree, allowed=(str(tree),))

@@ -3,54 +3,71 @@
 ``main()`` is the one error boundary: a DvliteError becomes ``error: ...`` (and
 ``hint: ...``) with exit 1 (2 for bad usage), Ctrl-C exits 130, and anything
 else is reported as unexpected, with the traceback under ``-v``.
+
+Start-up is kept cheap: this module imports neither typer nor any command, `dvlite
+--version` is answered before typer is loaded, and each command module imports the ops
+it calls inside its commands, so `dvlite --help` and `dvlite CMD --help` load no ops,
+storage, remote or git code (tests/cli/test_startup.py holds that line).
 """
 
 from __future__ import annotations
 
+import functools
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Any
 
-import typer
+from dvlite import __version__
 
-# typer 0.29 ships its own copy of click; its exception classes live here.
-from typer._click.exceptions import ClickException, UsageError
+if TYPE_CHECKING:
+    import typer
 
-from dvlite.cli import admin, data, doctor, metrics, pipeline, sync
-from dvlite.cli.options import Options
-from dvlite.cli.output import error
-from dvlite.errors import DvliteError
-
-app = typer.Typer(
-    name="dvlite",
-    help="Version data and models alongside git.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=True,  # --install-completion, --show-completion: see docs/commands.md
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+    from dvlite.cli.group import Group
 
 
-@app.callback()
-def _global_options(
-    ctx: typer.Context,
-    directory: Annotated[
-        str, typer.Option("-C", help="Run as if started in this folder.", show_default=False)
-    ] = "",
-    verbose: Annotated[
-        bool, typer.Option("-v", "--verbose", help="More detail, tracebacks.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Errors only.")] = False,
-) -> None:
-    options: Options = ctx.ensure_object(Options)
-    options.cwd, options.verbose, options.quiet = directory, verbose, quiet
+@functools.cache
+def build_app() -> typer.Typer:
+    """The app, with each command module adding its commands through ``register(app)``.
+
+    A new command module: import it here, add its ``register(app)`` line, and keep its
+    ops imports inside its commands."""
+    from dvlite.cli import (  # noqa: PLC0415
+        admin,
+        data,
+        doctor,
+        metrics,
+        pipeline,
+        root,
+        sync,
+    )
+
+    app = root.new_app()
+    data.register(app)
+    sync.register(app)
+    admin.register(app)
+    pipeline.register(app)
+    metrics.register(app)
+    doctor.register(app)
+    return app
 
 
-data.register(app)
-sync.register(app)
-admin.register(app)
-pipeline.register(app)
-metrics.register(app)
-doctor.register(app)
+def _quick_command() -> Group:
+    """The app as a click group that builds each command only when it is used."""
+    from dvlite.cli.group import quick_command  # noqa: PLC0415
+    from dvlite.cli.root import new_app  # noqa: PLC0415
+
+    return quick_command(build_app(), skeleton=new_app())
+
+
+def __getattr__(name: str) -> Any:
+    """``from dvlite.cli import app`` (the docs generator, tests) builds the app on demand."""
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def version_line() -> str:
+    """What `dvlite --version` prints: the first line of `dvlite version`."""
+    return f"dvlite {__version__}"
 
 
 _INTERRUPTED = 130
@@ -70,14 +87,27 @@ def _normalize(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    options = Options()
     args = _normalize(sys.argv[1:] if argv is None else list(argv))
+    if [a for a in args if a not in _ANYWHERE] == ["--version"]:
+        sys.stdout.write(version_line() + "\n")  # before typer is even imported
+        sys.exit(0)
+    # typer and the commands load only now; their exceptions are what the boundary catches
+    # (typer 0.29 ships its own copy of click, whose exception classes live here)
+    import typer  # noqa: PLC0415
+    from typer._click.exceptions import ClickException, UsageError  # noqa: PLC0415
+
+    from dvlite.cli.options import Options  # noqa: PLC0415
+    from dvlite.cli.output import error  # noqa: PLC0415
+    from dvlite.errors import DvliteError  # noqa: PLC0415
+
+    options = Options()
 
     def report(text: str, hint: str | None) -> None:
         error(text, hint, verbose=options.verbose, secrets=options.secrets)
 
     try:
-        result = app(args=args, prog_name="dvlite", standalone_mode=False, obj=options)
+        result = _quick_command().main(args=args, prog_name="dvlite", standalone_mode=False,
+                                       obj=options)
     except UsageError as exc:
         if exc.format_message():  # empty when the help was shown for a bare `dvlite`
             command = exc.ctx.command_path if exc.ctx is not None else "dvlite"

@@ -1,6 +1,9 @@
 """Commands that set up and look after a repo: init config fsck version install uninstall,
 and the hidden `git-hook` and `git-merge-driver` that the installed git hooks and merge
-drivers run."""
+drivers run.
+
+Each command imports the ops it calls in its body, so that `--help` loads none of them.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +11,16 @@ import json
 import os
 import shlex
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dvlite.cli.options import Options, options_of
 from dvlite.cli.output import Bar, data, emit_json, message
 from dvlite.errors import CorruptObjectError, DvliteError, UsageError
-from dvlite.ops import doctor as doctor_op
-from dvlite.ops import fsck as fsck_op
-from dvlite.ops import hook_handlers as handlers_op
-from dvlite.ops import hooks as hooks_op
-from dvlite.ops import init as init_op
-from dvlite.ops import template as template_op
+
+if TYPE_CHECKING:
+    from dvlite.ops.hook_handlers import PushOutcome, WorkspaceSync
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -41,6 +41,8 @@ def init(
     as_json: Json = False,
 ) -> None:
     """Make `.dvlite/` in the current git work tree."""
+    from dvlite.ops import init as init_op  # noqa: PLC0415
+
     options = options_of(ctx)
     if template is not None:
         _init_template(options, template, as_json=as_json)
@@ -58,6 +60,8 @@ def init(
 
 
 def _init_template(options: Options, template: str, *, as_json: bool) -> None:
+    from dvlite.ops import template as template_op  # noqa: PLC0415
+
     result = template_op.scaffold(os.path.abspath(options.cwd), template)
     if as_json:
         emit_json(result)
@@ -80,6 +84,8 @@ def config(
     unset: Annotated[bool, typer.Option("--unset", help="Remove the key.")] = False,
 ) -> None:
     """Read or write a config value."""
+    from dvlite.ops import init as init_op  # noqa: PLC0415
+
     options = options_of(ctx)
     if local and user:
         raise UsageError("choose one of --local and --user",
@@ -108,6 +114,8 @@ def _render(value: object) -> str:
 
 def fsck(ctx: typer.Context, as_json: Json = False) -> None:
     """Verify every cached object against its oid; quarantine bad ones."""
+    from dvlite.ops import fsck as fsck_op  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo, Bar(options, "verifying", unit="objects") as bar:
         result = fsck_op.fsck(repo, progress=bar)
@@ -126,6 +134,8 @@ def fsck(ctx: typer.Context, as_json: Json = False) -> None:
 
 def version(as_json: Json = False) -> None:
     """Show the versions of dvlite and its main dependencies."""
+    from dvlite.ops import doctor as doctor_op  # noqa: PLC0415
+
     versions = doctor_op.versions(optional=False)
     if as_json:
         emit_json(versions)
@@ -137,6 +147,8 @@ def version(as_json: Json = False) -> None:
 def install(ctx: typer.Context, as_json: Json = False) -> None:
     """Install git hooks (pre-commit, post-checkout, pre-push, post-merge) and merge drivers
     for `.dvl` files and `dvlite.lock`."""
+    from dvlite.ops import hooks as hooks_op  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo:
         result = hooks_op.install(repo, python=sys.executable)
@@ -153,6 +165,8 @@ def install(ctx: typer.Context, as_json: Json = False) -> None:
 
 def uninstall(ctx: typer.Context, as_json: Json = False) -> None:
     """Remove dvlite's git hooks and merge drivers, putting back the hooks they ran first."""
+    from dvlite.ops import hooks as hooks_op  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo:
         result = hooks_op.uninstall(repo)
@@ -173,11 +187,15 @@ def uninstall(ctx: typer.Context, as_json: Json = False) -> None:
 
 def git_hook(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The git hook: " + ", ".join(hooks_op.HOOKS))],
+    name: Annotated[str, typer.Argument(help="The git hook to run: one that `dvlite install` "
+                                        "sets up.")],
     args: Annotated[list[str] | None, typer.Argument(help="Git's arguments to the hook.")]
     = None,
 ) -> None:
     """Run one of dvlite's git hooks (the installed hook scripts call this)."""
+    from dvlite.ops import hook_handlers as handlers_op  # noqa: PLC0415
+    from dvlite.ops import hooks as hooks_op  # noqa: PLC0415
+
     options = options_of(ctx)
     if name not in hooks_op.HOOKS:
         raise UsageError(f"unknown git hook `{name}`; dvlite has {', '.join(hooks_op.HOOKS)}")
@@ -220,6 +238,8 @@ def git_merge_driver(
 ) -> None:
     """Merge a `.dvl` pointer or `dvlite.lock` (the merge drivers `dvlite install` declares
     run this); exit 1, leaving both sides between conflict markers, when it cannot."""
+    from dvlite.ops import hook_handlers as handlers_op  # noqa: PLC0415
+
     options = options_of(ctx)
     if kind not in _MERGE_HINTS:
         raise UsageError(f"unknown merge driver `{kind}`; dvlite has {', '.join(_MERGE_HINTS)}")
@@ -241,14 +261,14 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def _pushed(options: Options, outcome: handlers_op.PushOutcome) -> None:
+def _pushed(options: Options, outcome: PushOutcome) -> None:
     synced = outcome.synced
     if synced is not None and synced.transferred:
         message(options, f"dvlite: sent {synced.transferred} object(s) of {outcome.commits} "
                          f"commit(s) to the dvlite remote ({synced.skipped} already there)")
 
 
-def _synced(options: Options, outcome: handlers_op.WorkspaceSync) -> None:
+def _synced(options: Options, outcome: WorkspaceSync) -> None:
     if outcome.written or outcome.removed:
         message(options, f"dvlite: data checked out: {len(outcome.written)} file(s) written, "
                          f"{len(outcome.removed)} removed")

@@ -1,8 +1,11 @@
-"""Commands on tracked data: add checkout commit status diff ls unprotect."""
+"""Commands on tracked data: add checkout commit status diff ls unprotect.
+
+Each command imports the ops it calls in its body, so that `--help` loads none of them.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -10,14 +13,11 @@ from dvlite.cli.options import options_of
 from dvlite.cli.output import Bar, data, emit_json, message, size_text
 from dvlite.cli.status_view import print_status
 from dvlite.errors import MissingObjectError, NotARepoError
-from dvlite.ops import add as add_op
-from dvlite.ops import checkout as checkout_op
-from dvlite.ops import diff as diff_op
-from dvlite.ops import get as get_op
-from dvlite.ops import ls as ls_op
-from dvlite.ops import status as status_op
-from dvlite.ops import sync as sync_op
-from dvlite.repo import Repo
+
+if TYPE_CHECKING:
+    from dvlite.ops.add import StoreResult
+    from dvlite.ops.sync import RemoteStatusEntry
+    from dvlite.repo import Repo
 
 Targets = Annotated[list[str] | None, typer.Argument(
     help="Tracked paths (default: all).", show_default=False, metavar="TARGET")]
@@ -39,6 +39,8 @@ def add(
     as_json: Json = False,
 ) -> None:
     """Store files or folders in the cache and write a `.dvl` pointer for git."""
+    from dvlite.ops import add as add_op  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo, Bar(options, "hashing") as bar:
         result = add_op.add(repo, options.paths(paths), jobs=jobs, progress=bar)
@@ -49,13 +51,15 @@ def commit(ctx: typer.Context, targets: Targets = None, jobs: Jobs = None,
            as_json: Json = False) -> None:
     """Store the current content of tracked data and update its pointers (a stage output:
     its stage's entry in dvlite.lock)."""
+    from dvlite.ops import add as add_op  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo, Bar(options, "hashing") as bar:
         result = add_op.commit(repo, options.paths(targets), jobs=jobs, progress=bar)
     _report_stored(ctx, result, as_json, verb="committed")
 
 
-def _report_stored(ctx: typer.Context, result: add_op.StoreResult, as_json: bool,
+def _report_stored(ctx: typer.Context, result: StoreResult, as_json: bool,
                    verb: str) -> None:
     options = options_of(ctx)
     if as_json:
@@ -85,11 +89,15 @@ def status(
     as_json: Json = False,
 ) -> None:
     """Show tracked data that differs from its pointers or is missing from the cache."""
+    from dvlite.ops import status as status_op  # noqa: PLC0415
+
     options = options_of(ctx)
-    unpushed: list[sync_op.RemoteStatusEntry] = []
+    unpushed: list[RemoteStatusEntry] = []
     with options.repo() as repo, Bar(options, "checking") as bar:
         result = status_op.status(repo, options.paths(targets), progress=bar)
         if remote is not None:
+            from dvlite.ops import sync as sync_op  # noqa: PLC0415  (only with a remote)
+
             unpushed = sync_op.remote_status(repo, options.paths(targets), remote=remote or None)
     if as_json:
         document: dict[str, object] = {"changed": result.entries, "checked": result.checked}
@@ -116,6 +124,8 @@ def diff(
     as_json: Json = False,
 ) -> None:
     """Show data changes between two revisions, down to files inside folders."""
+    from dvlite.ops import diff as diff_op  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo, Bar(options, "hashing") as bar:
         changes = diff_op.diff(repo, a, b, progress=bar)
@@ -138,6 +148,8 @@ def checkout(
     as_json: Json = False,
 ) -> None:
     """Make workspace data match its pointers."""
+    from dvlite.ops import checkout as checkout_op  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo, Bar(options, "checkout") as bar:
         result = checkout_op.checkout(repo, options.paths(targets), force=force, progress=bar)
@@ -161,6 +173,8 @@ def unprotect(
     as_json: Json = False,
 ) -> None:
     """Turn linked workspace files into private, editable copies."""
+    from dvlite.ops import checkout as checkout_op  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo, Bar(options, "checking") as bar:
         changed = checkout_op.unprotect(repo, options.paths(paths), progress=bar)
@@ -179,6 +193,8 @@ def ls(
     as_json: Json = False,
 ) -> None:
     """List tracked data: path, size, oid, whether it is in the cache (and on a remote)."""
+    from dvlite.ops import ls as ls_op  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo:
         rel = repo.rel(options.path(path)) if path is not None else ""
@@ -213,6 +229,8 @@ def get(
     as_json: Json = False,
 ) -> None:
     """Download tracked data from any git repo, without cloning its data."""
+    from dvlite.ops import get as get_op  # noqa: PLC0415
+
     options = options_of(ctx)
     if not get_op.is_url(source):
         source = options.path(source)

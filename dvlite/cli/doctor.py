@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dvlite.cli.options import options_of
 from dvlite.cli.output import Bar, data, emit_json, message, size_text
 from dvlite.errors import DvliteError
-from dvlite.ops import doctor as doctor_op
+
+if TYPE_CHECKING:
+    from dvlite.ops.doctor import Report
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -23,6 +25,8 @@ def register(app: typer.Typer) -> None:
 def doctor(ctx: typer.Context, as_json: Json = False) -> None:
     """Check the set-up: versions, config per layer (secrets masked), which link types the
     cache's filesystem supports, the cache's size, and whether each remote answers."""
+    from dvlite.ops import doctor as doctor_op  # noqa: PLC0415  (`--help` loads no ops)
+
     options = options_of(ctx)
     with Bar(options, "sizing the cache", unit="objects") as bar:
         report = doctor_op.doctor(os.path.abspath(options.cwd), os.environ, progress=bar)
@@ -41,7 +45,7 @@ def doctor(ctx: typer.Context, as_json: Json = False) -> None:
     message(options, "no problems found")
 
 
-def _print(report: doctor_op.Report) -> None:
+def _print(report: Report) -> None:
     data("versions")
     width = max(len(name) for name in report.versions)
     for name, version in report.versions.items():

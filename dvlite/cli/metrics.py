@@ -1,4 +1,7 @@
-"""Comparing runs: params diff, metrics show / diff (with --fail-if) / plot."""
+"""Comparing runs: params diff, metrics show / diff (with --fail-if) / plot.
+
+Each command imports the ops it calls in its body, so that `--help` loads none of them.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +14,13 @@ import typer
 from dvlite.cli.options import options_of
 from dvlite.cli.output import Bar, data, emit_json, message
 from dvlite.errors import DvliteError
-from dvlite.ops import metrics as metrics_op
-from dvlite.ops import plot as plot_op
-from dvlite.ops import thresholds
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from dvlite.cli.options import Options
+    from dvlite.ops.metrics import DiffRow
+    from dvlite.ops.thresholds import Breach
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -48,6 +50,8 @@ def params_diff(
     as_json: Json = False, as_md: Markdown = False,
 ) -> None:
     """Compare the stages' params at A (default HEAD) with B (default: the workspace)."""
+    from dvlite.ops import metrics as metrics_op  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo:
         rows = metrics_op.params_diff(repo, a, b, show_all=show_all)
@@ -62,6 +66,8 @@ def metrics_show(
     as_json: Json = False, as_md: Markdown = False,
 ) -> None:
     """Show every stage's metrics, in the workspace or at a revision."""
+    from dvlite.ops import metrics as metrics_op  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo:
         rows = metrics_op.metrics_show(repo, rev)
@@ -81,6 +87,9 @@ def metrics_diff(
         "change), `loss > +5%` (the relative change). Repeatable.")] = None,
 ) -> None:
     """Compare the stages' metrics at A (default HEAD) with B (default: the workspace)."""
+    from dvlite.ops import metrics as metrics_op  # noqa: PLC0415
+    from dvlite.ops import thresholds  # noqa: PLC0415
+
     options = options_of(ctx)
     rules = [thresholds.parse_rule(text) for text in fail_if or ()]  # usage errors first
     with options.repo() as repo:
@@ -92,7 +101,7 @@ def metrics_diff(
         _judge(options, breaches, len(rules))
 
 
-def _judge(options: Options, breaches: list[thresholds.Breach], rules: int) -> None:
+def _judge(options: Options, breaches: list[Breach], rules: int) -> None:
     """The metrics that got worse, as a table on stderr, and exit 1; or a note that none did."""
     if not breaches:
         message(options, f"no metric crossed the {rules} `--fail-if` threshold(s)")
@@ -130,6 +139,8 @@ def metrics_plot(
     as_json: Json = False,
 ) -> None:
     """Draw how a metric moved across commits or branches, as a chart in FILE."""
+    from dvlite.ops import plot as plot_op  # noqa: PLC0415
+
     options = options_of(ctx)
     plot_op.format_of(out)  # a usage error before any commit is read
     with options.repo() as repo, Bar(options, "reading commits", unit="commits") as bar:
@@ -142,7 +153,7 @@ def metrics_plot(
                      f"{len(hist.points)} revision(s){skipped}")
 
 
-def _print_diff(rows: list[metrics_op.DiffRow], *, as_json: bool, as_md: bool) -> None:
+def _print_diff(rows: list[DiffRow], *, as_json: bool, as_md: bool) -> None:
     if as_json:
         emit_json(rows)
         return

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
-from dvlite.remote import secrets_in
-from dvlite.repo import Repo
+    from dvlite.repo import Repo
 
 
 @dataclass
@@ -30,6 +31,10 @@ class Options:
         return [self.path(t) for t in targets or []]
 
     def repo(self, *, strict_config: bool = True) -> Repo:
+        # here, not at the top: `--help` and `--version` open no repo
+        from dvlite.remote import secrets_in  # noqa: PLC0415
+        from dvlite.repo import Repo  # noqa: PLC0415
+
         repo = Repo.discover(os.path.abspath(self.cwd), strict_config=strict_config)
         self.secrets = secrets_in(repo.config.values)
         if not self.quiet:

@@ -9,8 +9,6 @@ import traceback
 from dataclasses import asdict, is_dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from dvlite.remote import redact
-
 if TYPE_CHECKING:
     from rich.progress import Progress, ProgressColumn, Task
 
@@ -75,6 +73,8 @@ def error(text: str, hint: str | None, *, verbose: bool, secrets: tuple[str, ...
     """``error: text`` (and ``hint: ...``), after the traceback with ``verbose``. All of it is
     masked: a backend's own message, and the exceptions a traceback chains, may carry a URL
     with its password or a credential from the config (``secrets``)."""
+    from dvlite.remote import redact  # noqa: PLC0415  (not at the top: `--help` opens no remote)
+
     if verbose:
         sys.stderr.write(redact(traceback.format_exc(), secrets))
     sys.stderr.write(f"error: {redact(text, secrets)}\n")

@@ -1,4 +1,7 @@
-"""Pipeline commands: repro (and --rev) and dag; params and metrics are in cli/metrics.py."""
+"""Pipeline commands: repro (and --rev) and dag; params and metrics are in cli/metrics.py.
+
+Each command imports the ops it calls in its body, so that `--help` loads none of them.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,12 @@ import typer
 from dvlite.cli.options import options_of
 from dvlite.cli.output import data, emit_json, message
 from dvlite.errors import UsageError
-from dvlite.ops import rebuild as rebuild_op
-from dvlite.ops import repro as repro_op
-from dvlite.pipeline import dag as dags
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from dvlite.cli.options import Options
+    from dvlite.ops.repro import StageReport
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -63,7 +64,9 @@ def repro(
         raise UsageError("`--remote` applies only with `--rev`",
                          hint="`dvlite repro --rev REV -r NAME` fetches REV's data from NAME")
 
-    def say(report: repro_op.StageReport) -> None:
+    from dvlite.ops import repro as repro_op  # noqa: PLC0415
+
+    def say(report: StageReport) -> None:
         if report.action == "skipped":
             message(options, f"skipped `{report.name}`: unchanged")
         else:
@@ -94,6 +97,9 @@ def dag(
     if dot + mermaid + as_json > 1:
         raise UsageError("choose one of `--dot`, `--mermaid` and `--json`",
                          hint="run `dvlite dag` once for each format")
+    from dvlite.ops import repro as repro_op  # noqa: PLC0415
+    from dvlite.pipeline import dag as dags  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo:
         nodes = repro_op.dag(repo)
@@ -113,7 +119,9 @@ def _repro_rev(options: Options, rev: str, stages: Sequence[str], *, remote: str
                as_json: bool) -> None:
     """`repro --rev`: one line per output of the rebuilt stages; exit 1 unless all match."""
 
-    def say(report: repro_op.StageReport) -> None:
+    from dvlite.ops import rebuild as rebuild_op  # noqa: PLC0415
+
+    def say(report: StageReport) -> None:
         message(options, f"rebuilding `{report.name}`")
 
     with options.repo() as repo:

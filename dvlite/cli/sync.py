@@ -1,18 +1,22 @@
-"""Commands that talk to remotes: push fetch pull gc get, and the `remote` group."""
+"""Commands that talk to remotes: push fetch pull gc, and the `remote` group.
+
+Each command imports the ops it calls in its body, so that `--help` loads none of them.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dvlite.cli.options import Options, options_of
 from dvlite.cli.output import Bar, data, emit_json, message, size_text
 from dvlite.errors import TransferError, UnsafeOperationError, UsageError
-from dvlite.ops import gc as gc_op
-from dvlite.ops import init as init_op
-from dvlite.ops import sync as sync_op
+
+if TYPE_CHECKING:
+    from dvlite.ops.gc import GcPlan
+    from dvlite.ops.sync import Scope, SyncResult
 
 Targets = Annotated[list[str] | None, typer.Argument(
     help="Tracked paths, or files inside tracked folders (default: all).", show_default=False,
@@ -42,8 +46,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _scope(revs: list[str] | None, all_branches: bool, all_tags: bool,
-           all_commits: bool) -> sync_op.Scope:
-    return sync_op.Scope(revs=tuple(revs or ()), all_branches=all_branches, all_tags=all_tags,
+           all_commits: bool) -> Scope:
+    from dvlite.ops.sync import Scope  # noqa: PLC0415
+
+    return Scope(revs=tuple(revs or ()), all_branches=all_branches, all_tags=all_tags,
                          all_commits=all_commits)
 
 
@@ -52,6 +58,8 @@ def push(ctx: typer.Context, targets: Targets = None, remote: Remote = None, job
          all_commits: AllCommits = False, run_cache: RunCache = False,
          as_json: Json = False) -> None:
     """Send the objects the remote lacks."""
+    from dvlite.ops import sync as sync_op  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo, Bar(options, "pushing", unit="objects") as bar:
         result = sync_op.push(repo, options.paths(targets), remote=remote, jobs=jobs,
@@ -68,6 +76,8 @@ def fetch(ctx: typer.Context, targets: Targets = None, remote: Remote = None, jo
           all_commits: AllCommits = False, run_cache: RunCache = False,
           as_json: Json = False) -> None:
     """Bring the objects the cache lacks, verifying every byte."""
+    from dvlite.ops import sync as sync_op  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo, Bar(options, "fetching", unit="objects") as bar:
         result = sync_op.fetch(repo, options.paths(targets), remote=remote, jobs=jobs,
@@ -83,6 +93,8 @@ def pull(ctx: typer.Context, targets: Targets = None, remote: Remote = None, job
                                              help="Overwrite uncached changes.")] = False,
          run_cache: RunCache = False, as_json: Json = False) -> None:
     """Fetch, then check out the workspace data."""
+    from dvlite.ops import sync as sync_op  # noqa: PLC0415
+
     options = options_of(ctx)
     with options.repo() as repo, Bar(options, "pulling", unit="objects") as bar:
         fetched, checked_out = sync_op.pull(
@@ -103,7 +115,7 @@ def pull(ctx: typer.Context, targets: Targets = None, remote: Remote = None, job
         )
 
 
-def _report(ctx: typer.Context, result: sync_op.SyncResult, as_json: bool, verb: str) -> None:
+def _report(ctx: typer.Context, result: SyncResult, as_json: bool, verb: str) -> None:
     if as_json:
         emit_json(result)
     else:
@@ -112,7 +124,7 @@ def _report(ctx: typer.Context, result: sync_op.SyncResult, as_json: bool, verb:
     _raise_failures(result)
 
 
-def _raise_failures(result: sync_op.SyncResult) -> None:
+def _raise_failures(result: SyncResult) -> None:
     if result.failed:
         oid, why = next(iter(result.failed.items()))
         raise TransferError(
@@ -133,6 +145,8 @@ def remote_add(ctx: typer.Context,
                                                    help="Replace one of that name.")] = False,
                ) -> None:
     """Add a remote."""
+    from dvlite.ops import init as init_op  # noqa: PLC0415
+
     with options_of(ctx).repo(strict_config=False) as repo:
         init_op.remote_add(repo, name, url, default=default, force=force,
                            level="local" if local else "project")
@@ -141,6 +155,8 @@ def remote_add(ctx: typer.Context,
 @remote_app.command("list")
 def remote_list(ctx: typer.Context, as_json: Json = False) -> None:
     """List remotes (default marked with *)."""
+    from dvlite.ops import init as init_op  # noqa: PLC0415
+
     with options_of(ctx).repo(strict_config=False) as repo:
         remotes = init_op.remote_list(repo)
     if as_json:
@@ -153,6 +169,8 @@ def remote_list(ctx: typer.Context, as_json: Json = False) -> None:
 @remote_app.command("remove")
 def remote_remove(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
     """Remove a remote from every config file."""
+    from dvlite.ops import init as init_op  # noqa: PLC0415
+
     with options_of(ctx).repo(strict_config=False) as repo:
         init_op.remote_remove(repo, name)
 
@@ -163,6 +181,8 @@ def remote_default(ctx: typer.Context,
                    local: Local = False,
                    unset: Annotated[bool, typer.Option("--unset")] = False) -> None:
     """Show or set the default remote."""
+    from dvlite.ops import init as init_op  # noqa: PLC0415
+
     level = "local" if local else "project"
     with options_of(ctx).repo(strict_config=False) as repo:
         if unset:
@@ -181,6 +201,8 @@ def remote_modify(ctx: typer.Context,
                   local: Local = False,
                   unset: Annotated[bool, typer.Option("--unset")] = False) -> None:
     """Set or unset one option of a remote."""
+    from dvlite.ops import init as init_op  # noqa: PLC0415
+
     if (value is None) != unset:
         raise UsageError("give a VALUE, or --unset without one",
                          hint="`dvlite remote modify NAME OPTION VALUE`, or "
@@ -210,12 +232,15 @@ def gc(
 ) -> None:
     """Delete objects that neither the workspace nor any commit of a branch or tag references
     (`--workspace`, `--rev`, `--all-branches`, `--all-tags`: keep less)."""
+    from dvlite.ops import gc as gc_op  # noqa: PLC0415
+    from dvlite.ops.sync import Scope  # noqa: PLC0415
+
     options = options_of(ctx)
     if remote is not None and not cloud:
         raise UsageError("`-r` names the remote for `--cloud`, which is not given",
                          hint="add `--cloud` to delete unreferenced objects from that remote too")
     narrowed = workspace or bool(rev) or all_branches or all_tags
-    scope = (sync_op.Scope(revs=tuple(rev or ()), all_branches=all_branches, all_tags=all_tags)
+    scope = (Scope(revs=tuple(rev or ()), all_branches=all_branches, all_tags=all_tags)
              if narrowed else gc_op.DEFAULT_SCOPE)
     result: gc_op.GcResult | None = None
     with options.repo() as repo:
@@ -239,7 +264,7 @@ def gc(
             message(options, f"kept {len(result.kept)} objects referenced since the listing")
 
 
-def _summarise_gc(options: Options, plan: gc_op.GcPlan, *, listing: bool) -> None:
+def _summarise_gc(options: Options, plan: GcPlan, *, listing: bool) -> None:
     """What gc found, on stderr; with ``listing``, every object it would delete on stdout."""
     commits = f" and {plan.revisions} commit(s)" if plan.revisions else ""
     message(options, f"{plan.referenced} objects referenced by the workspace{commits}")
@@ -260,7 +285,7 @@ def _summarise_gc(options: Options, plan: gc_op.GcPlan, *, listing: bool) -> Non
         message(options, "nothing to delete")
 
 
-def _confirm_gc(plan: gc_op.GcPlan) -> None:
+def _confirm_gc(plan: GcPlan) -> None:
     """Ask before deleting; without a terminal to ask on, refuse (never hang on stdin)."""
     count = len(plan.cache.unreferenced) + len(plan.temp_files)
     if plan.remote is not None:

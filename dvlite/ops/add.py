@@ -10,7 +10,7 @@ from dvlite import pointer as pointers
 from dvlite import scm
 from dvlite.errors import PathError
 from dvlite.fsutil import NO_PROGRESS, Progress, atomic_write
-from dvlite.ops.checkout import link_workspace
+from dvlite.ops.checkout import link_workspace, store_for_add
 from dvlite.ops.repro import commit_stages
 from dvlite.pipeline import lockfile as lockfiles
 from dvlite.pointer import Pointer
@@ -143,11 +143,12 @@ def _store(
     repo: Repo, rel: str, existing: Tracked | None, *, jobs: int | None, progress: Progress,
 ) -> tuple[Stored, list[str], Scan]:
     """Store one path; return what was stored, the files git should see, and the scan."""
-    result = scan(repo, rel, store=repo.cache, jobs=jobs, progress=progress)
+    store = store_for_add(repo)
+    result = scan(repo, rel, store=store, jobs=jobs, progress=progress)
     state = result.state
     if state.kind is None or state.oid is None:
         raise PathError(f"`{rel}` does not exist", hint="restore it with `dvlite checkout`")
-    files = len(state.manifest.entries) if state.manifest is not None else None
+    files = state.files if state.kind == "dir" else None
     pointer_file = existing.pointer_file if existing else pointers.pointer_file_for(rel)
     name = rel.rpartition("/")[2]
     new = (
@@ -159,7 +160,7 @@ def _store(
         atomic_write(repo.abs(pointer_file), new.encode())
     folder = repo.abs(rel.rpartition("/")[0])
     scm.add_ignore(folder, name)
-    link_workspace(repo, rel, state.entries())
+    link_workspace(repo, rel, state.entries(), store)
     ignore_file = f"{rel.rpartition('/')[0]}/.gitignore".lstrip("/")
     stored = Stored(rel, pointer_file, state.oid, state.size, files, changed)
     return stored, [pointer_file, ignore_file], result

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from dvlite.errors import UnsafeOperationError
 from dvlite.fsutil import NO_PROGRESS, FileStat, Progress, run_parallel
 from dvlite.storage import links
+from dvlite.storage.link_store import LinkingStore
 from dvlite.storage.manifest import Entry, diff
 from dvlite.workspace import Target, compare, default_jobs, resolve_targets
 
@@ -18,8 +19,10 @@ if TYPE_CHECKING:
 
     from dvlite.repo import Repo
     from dvlite.storage.hashing import Oid
+    from dvlite.storage.odb import ObjectStore
 
 _SHOWN = 10  # paths listed in a refusal before "and N more"
+_PARALLEL_FROM = 1 << 20  # average file size from which files are written on several threads
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,9 @@ def _plan(repo: Repo, target: Target) -> _Plan:
         return _Plan(path, (), (), (), () if cmp.matches else (path,))
     changes = diff(cmp.present, cmp.recorded)  # from what is there to what should be
     replaced = [old for old, _ in changes.modified] + list(changes.removed)
-    unsafe = tuple(
-        _join(path, e.path) for e in replaced if not repo.cache.exists(e.oid)
-    )
     wanted = list(changes.added) + [new for _, new in changes.modified]
-    absent = {e.oid for e in wanted if not repo.cache.exists(e.oid)}
+    absent = repo.cache.missing(e.oid for e in replaced + wanted)
+    unsafe = tuple(_join(path, e.path) for e in replaced if e.oid in absent)
     return _Plan(
         path,
         write=tuple(e for e in wanted if e.oid not in absent),
@@ -115,33 +116,49 @@ def _prune_empty_folders(repo: Repo, rel: str, root: str) -> None:
 
 def _write(repo: Repo, root: str, entries: Sequence[Entry], progress: Progress) -> list[str]:
     """Materialize entries under ``root`` and vouch for them in the stat index."""
-    strategies = repo.link_strategies
+    placer = links.Placer(repo.cache, repo.link_strategies, tmp_dir=repo.tmp_dir)
 
     def one(entry: Entry) -> tuple[str, FileStat, Oid]:
         rel = _join(root, entry.path)
-        dest = repo.abs(rel)
-        links.materialize(repo.cache, entry.oid, dest, strategies, executable=entry.executable,
-                          tmp_dir=repo.tmp_dir)
+        _, st = placer.place(entry.oid, repo.abs(rel), executable=entry.executable)
         progress.relative_update(1)
-        return rel, FileStat.of(os.stat(dest)), entry.oid
+        return rel, FileStat.of(st), entry.oid
 
-    done = run_parallel(one, list(entries), default_jobs(repo))
+    # Small files cost metadata work (a create, a link) that threads only fight over, on
+    # the folder they share and the GIL; big files cost byte copies that threads overlap.
+    big = bool(entries) and sum(e.size for e in entries) >= _PARALLEL_FROM * len(entries)
+    done = run_parallel(one, list(entries), default_jobs(repo) if big else 1)
     # Files were written before this stamp: a later edit moves their mtime past it.
     repo.index.record(done, repo.index.fs_clock())
     return [rel for rel, _, _ in done]
 
 
-def link_workspace(repo: Repo, rel: str, entries: dict[str, Entry]) -> None:
-    """After add: replace workspace files by links to the cache when links are configured."""
+def link_workspace(repo: Repo, rel: str, entries: dict[str, Entry], store: ObjectStore) -> None:
+    """After add: replace workspace files by links to the cache when links are configured
+    (``store``: what add stored them with, ``store_for_add``)."""
     strategy = repo.link_strategies[0]
     if strategy in ("reflink", "copy"):
         return  # the workspace files are private copies already
-    stale = [
-        e for e in entries.values()
-        if not e.executable  # a link cannot carry its own x bit; these stay copies
-        and not _is_link_to(repo.abs(_join(rel, e.path)), repo.cache.path(e.oid), strategy)
-    ]
+    done = store.linked if isinstance(store, LinkingStore) and strategy == "hardlink" else set()
+    stale = []
+    for entry in entries.values():
+        if entry.executable:  # a link cannot carry its own x bit; these stay copies
+            continue
+        path = repo.abs(_join(rel, entry.path))
+        if os.path.normpath(path) not in done and not _is_link_to(
+            path, repo.cache.path(entry.oid), strategy
+        ):
+            stale.append(entry)
     _write(repo, rel, stale, NO_PROGRESS)
+
+
+def store_for_add(repo: Repo) -> ObjectStore:
+    """Where add and commit store files: with links configured, a store that takes each
+    workspace file in by hard link (``link_workspace`` then only links what was cached
+    already), instead of copying what is about to be replaced by a link."""
+    if repo.link_strategies[0] in ("reflink", "copy"):
+        return repo.cache
+    return LinkingStore(repo.cache.root, algorithm=repo.cache.algorithm)
 
 
 def _is_link_to(path: str, obj: str, strategy: str) -> bool:

@@ -31,7 +31,7 @@ from dvlite.storage.hashing import Oid
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-CORE = ("typer", "gitpython", "fsspec", "xxhash", "tomli-w", "rich")
+CORE = ("typer", "fsspec", "xxhash", "tomli-w", "rich")
 OPTIONAL = ("s3fs", "adlfs", "gcsfs", "sshfs", "webdav4", "aiohttp", "matplotlib")
 REMOTE_TIMEOUT = 5.0  # seconds: doctor is a quick look, not a wait for a slow network
 _PROBE = Oid("0" * 32)  # an object no remote holds: asking for it costs one request

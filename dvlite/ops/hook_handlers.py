@@ -57,8 +57,8 @@ _SHOWN = 10  # paths named in a message before "and N more"
 
 def leave_git(environ: MutableMapping[str, str]) -> dict[str, str]:
     """Remove from ``environ`` the variables git sets for a hook (``GIT_DIR``,
-    ``GIT_INDEX_FILE``...): they would point dvlite's own git commands, GitPython's
-    included, elsewhere. Returns what was removed."""
+    ``GIT_INDEX_FILE``...): they would point dvlite's own git commands
+    elsewhere. Returns what was removed."""
     kept = scm.clean_git_env(dict(environ))
     removed = {k: v for k, v in environ.items() if k not in kept}
     for key in removed:

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from dvlite.fsutil import NO_PROGRESS, Progress
-from dvlite.workspace import Target, compare, resolve_targets
+from dvlite.storage.scanner import missing_objects
+from dvlite.workspace import Comparison, compare, resolve_targets
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from dvlite.repo import Repo
     from dvlite.storage.hashing import Oid
-    from dvlite.storage.manifest import Entry
 
 State = Literal["modified", "deleted", "not in cache"]
 
@@ -55,14 +55,20 @@ def status(
                 modified=tuple(new.path for _, new in changes.modified) if changes else (),
                 deleted=tuple(e.path for e in changes.removed) if changes else (),
             ))
-        elif cmp.recorded is None or repo.cache.missing(_needed_oids(target, cmp.recorded)):
+        elif not cmp.manifest_cached or _missing(repo, cmp):
             entries.append(StatusEntry(target.path, "not in cache"))
     return StatusResult(tuple(entries), len(resolved), hashed_files, hashed_bytes)
 
 
-def _needed_oids(target: Target, recorded: dict[str, Entry]) -> list[Oid]:
-    """Objects a checkout of ``target`` needs: its files, and a whole folder's manifest."""
-    oids = [e.oid for e in recorded.values()]
-    if target.tracked.pointer.kind == "dir" and not target.sub:
-        oids.append(target.tracked.pointer.oid)
-    return oids
+def _missing(repo: Repo, cmp: Comparison) -> set[Oid]:
+    """Objects a checkout of the target needs that the cache lacks: of its files, and of a
+    whole folder its manifest."""
+    tree, ptr = cmp.scan.state.tree, cmp.target.tracked.pointer
+    if cmp.same:  # a whole tracked path, as walked: the stat index may vouch for the cache
+        oids = list(tree.oids) if tree is not None else []
+        return missing_objects(repo.index, cmp.target.path, ptr.oid, repo.cache,
+                               [*oids, ptr.oid])
+    needed = [e.oid for e in (cmp.recorded or {}).values()]
+    if ptr.kind == "dir" and not cmp.target.sub:
+        needed.append(ptr.oid)
+    return repo.cache.missing(needed)

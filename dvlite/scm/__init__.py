@@ -1,11 +1,12 @@
-"""Everything dvlite asks of git. The only package that imports GitPython, imported
-lazily so commands that need no git (status, checkout) start fast; ``plumbing`` runs the
-git commands GitPython has no call for."""
+"""Everything dvlite asks of git, through the git binary: no git library to import, so
+every command starts fast. ``Git`` reads revisions, trees and files of one repo;
+``plumbing`` and ``refs`` hold the rest (hooks, worktrees, refs of experiments)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,8 +15,6 @@ from dvlite.fsutil import atomic_write
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
-
-    import git
 
 _GIT_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
             "GIT_PREFIX", "GIT_COMMON_DIR")
@@ -39,55 +38,52 @@ def clean_git_env(env: dict[str, str]) -> dict[str, str]:
 
 
 class Git:
-    """A git work tree, opened on first use."""
+    """A git repo (a work tree or a bare clone), read through the git binary: one
+    ``git cat-file --batch`` process, started on first read, answers every revision, tree
+    and file, so reading many commits starts no process per object; ``close`` ends it."""
 
     def __init__(self, root: str) -> None:
         self.root = root
-        self._repo: git.Repo | None = None
-
-    @property
-    def repo(self) -> git.Repo:
-        if self._repo is None:
-            import git  # noqa: PLC0415  (slow import, only when git is needed)
-
-            try:
-                self._repo = git.Repo(self.root)
-            except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-                raise GitError(f"`{self.root}` is not a git work tree") from exc
-        return self._repo
+        self._batch: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()  # one question and its answer at a time
 
     def close(self) -> None:
-        if self._repo is not None:
-            self._repo.close()
-            self._repo = None
+        if self._batch is not None:
+            self._batch.communicate()  # closing its input ends it
+            self._batch = None
 
     def resolve(self, rev: str) -> str:
         """The commit sha ``rev`` names."""
-        import git  # noqa: PLC0415
-
-        try:
-            return str(self.repo.commit(rev).hexsha)
-        except (git.BadName, ValueError, git.GitCommandError) as exc:
-            if not self.repo.head.is_valid():
-                raise GitError(
-                    f"cannot read `{rev}`: the git repo has no commits yet",
-                    hint="commit first (`git add -A && git commit`)",
-                ) from exc
-            raise GitError(
-                f"unknown git revision `{rev}`", hint="check it with `git log --oneline`"
-            ) from exc
+        found = self._object(f"{rev}^{{commit}}")
+        if found is not None:
+            return found[0]
+        if self._object("HEAD^{commit}") is None:
+            raise GitError(f"cannot read `{rev}`: the git repo has no commits yet",
+                           hint="commit first (`git add -A && git commit`)")
+        raise GitError(f"unknown git revision `{rev}`", hint="check it with `git log --oneline`")
 
     def files_at(self, rev: str, suffix: str, under: str = "") -> Iterator[tuple[str, bytes]]:
         """(path, bytes) of every file ending in ``suffix`` at ``rev``, below ``under``."""
-        tree = self.repo.commit(self.resolve(rev)).tree
-        if under:
-            try:
-                tree = tree / under
-            except KeyError:
-                return
-        for item in tree.traverse():
-            if item.type == "blob" and item.path.endswith(suffix):  # type: ignore[union-attr]
-                yield str(item.path), item.data_stream.read()  # type: ignore[union-attr]
+        sha = self.resolve(rev)
+        tree = self._object(f"{sha}:{under}")
+        if tree is not None and tree[1] == "tree":
+            yield from self._files(tree[2], under, suffix, len(sha) // 2)
+
+    def _files(self, tree: bytes, folder: str, suffix: str,
+               oid_size: int) -> Iterator[tuple[str, bytes]]:
+        """Depth first through a tree object: entries are ``<mode> <name>\\0<binary oid>``."""
+        start = 0
+        while start < len(tree):
+            space = tree.index(b" ", start)
+            end = tree.index(b"\0", space)
+            mode, name = tree[start:space], tree[space + 1:end].decode(errors="surrogateescape")
+            oid = tree[end + 1:end + 1 + oid_size].hex()
+            start = end + 1 + oid_size
+            path = f"{folder}/{name}" if folder else name
+            if mode == b"40000":
+                yield from self._files(self._content(oid), path, suffix, oid_size)
+            elif mode != b"160000" and name.endswith(suffix):  # 160000: a submodule's commit
+                yield path, self._content(oid)
 
     def revisions(
         self, revs: Iterable[str] = (), *, all_branches: bool = False, all_tags: bool = False,
@@ -97,34 +93,74 @@ class Git:
         from a branch or tag (``all_commits``)."""
         shas = {self.resolve(rev) for rev in revs}
         if all_commits:
-            if self.repo.head.is_valid():
-                shas.update(self.repo.git.rev_list("--branches", "--tags", "HEAD").split())
+            if self._object("HEAD^{commit}") is not None:
+                shas.update(self._git("rev-list", "--branches", "--tags", "HEAD").split())
             return sorted(shas)
         if all_branches:
-            shas.update(str(head.commit.hexsha) for head in self.repo.heads)
-        if all_tags:
-            shas.update(str(tag.commit.hexsha) for tag in self.repo.tags)
+            shas.update(self._git("for-each-ref", "--format=%(objectname)", "refs/heads").split())
+        if all_tags:  # an annotated tag's commit is its peeled object (%(*objectname))
+            tags = self._git("for-each-ref", "--format=%(objectname) %(*objectname)", "refs/tags")
+            shas.update(line.split()[-1] for line in tags.splitlines() if line)
         return sorted(shas)
 
     def read_at(self, rev: str, path: str) -> bytes | None:
-        try:
-            blob = self.repo.commit(self.resolve(rev)).tree / path
-        except KeyError:
-            return None
-        return blob.data_stream.read() if blob.type == "blob" else None
+        found = self._object(f"{self.resolve(rev)}:{path}")
+        return found[2] if found is not None and found[1] == "blob" else None
 
     def tracked(self, paths: Iterable[str]) -> list[str]:
         """Which of ``paths`` (relative to the root) git tracks, files or folders."""
         paths = list(paths)
         if not paths:
             return []
-        out = self.repo.git.ls_files("-z", "--", *paths)
+        out = self._git("--literal-pathspecs", "ls-files", "-z", "--", *paths)
         return [p for p in out.split("\0") if p]
 
     def stage(self, paths: Iterable[str]) -> None:
         paths = list(paths)
         if paths:
-            self.repo.git.add("--", *paths)
+            self._git("--literal-pathspecs", "add", "--", *paths)
+
+    def _git(self, *args: str) -> str:
+        return run_git("-C", self.root, *args)
+
+    def _content(self, oid: str) -> bytes:
+        found = self._object(oid)
+        if found is None:
+            raise GitError(f"git object {oid} is missing from `{self.root}`")
+        return found[2]
+
+    def _object(self, name: str) -> tuple[str, str, bytes] | None:
+        """(oid, type, content) of the object ``name`` names (``HEAD^{commit}``,
+        ``<sha>:<path>``), or None when it names none."""
+        if "\n" in name:  # the batch protocol is one name a line
+            return None
+        with self._lock:
+            batch = self._started()
+            assert batch.stdin is not None
+            assert batch.stdout is not None
+            try:
+                batch.stdin.write(name.encode(errors="surrogateescape") + b"\n")
+                batch.stdin.flush()
+                header = batch.stdout.readline().split()
+            except BrokenPipeError:
+                header = []
+            if not header:  # git stopped at once: no repo there
+                self._batch = None
+                batch.wait()
+                raise GitError(f"`{self.root}` is not a git work tree")
+            if len(header) != 3 or not header[2].isdigit():  # "<name> missing"
+                return None
+            content = batch.stdout.read(int(header[2]))
+            batch.stdout.read(1)  # the newline after each object
+            return header[0].decode(), header[1].decode(), content
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._batch is None:
+            self._batch = subprocess.Popen(
+                ["git", "-C", self.root, "cat-file", "--batch"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                env=clean_git_env(dict(os.environ)))
+        return self._batch
 
 
 def add_ignore(folder: str, name: str) -> bool:

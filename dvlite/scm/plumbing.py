@@ -1,4 +1,4 @@
-"""git commands GitPython has no call for, run through the git binary: where git keeps
+"""One-shot git commands, run through the git binary: where git keeps
 hooks, what a commit or a push is about to send, temporary worktrees, and the repo's own
 git config and ``.gitattributes``. Every call runs without the variables git sets for
 hooks (``clean_git_env``)."""

@@ -21,6 +21,7 @@ DEFAULT_ALGORITHM = "xxh128"
 ALGORITHMS = ("xxh128", "sha256")
 CHUNK_SIZE = 1 << 20  # large reads: xxhash releases the GIL on buffers this big
 _OID_RES = {"xxh128": re.compile(r"[0-9a-f]{32}"), "sha256": re.compile(r"[0-9a-f]{64}")}
+_OID_LINES_RES = {name: re.compile(f"(?:{r.pattern}\n)*") for name, r in _OID_RES.items()}
 
 
 class Hasher(Protocol):
@@ -42,6 +43,11 @@ def is_oid(value: object, algorithm: str | None = None) -> bool:
         return False
     patterns = _OID_RES.values() if algorithm is None else (_OID_RES[algorithm],)
     return any(p.fullmatch(value) for p in patterns)
+
+
+def all_oids(values: list[str], algorithm: str) -> bool:
+    """``all(is_oid(v, algorithm) for v in values)``, in one regex pass over them joined."""
+    return bool(_OID_LINES_RES[algorithm].fullmatch("".join(v + "\n" for v in values)))
 
 
 def hash_bytes(data: bytes, algorithm: str = DEFAULT_ALGORITHM) -> Oid:

@@ -19,7 +19,7 @@ from dvlite.fsutil import clone_fd, disk_full
 from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, hash_bytes, hash_stream, is_oid
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
 READ_ONLY = 0o444
 _LIST_ABOVE = 512  # oids from which listing folders beats a stat per object
@@ -102,12 +102,33 @@ class ObjectStore:
         with self._writing(self.path(oid), size) as temp:
             stored, _ = hash_stream(stream, self.algorithm, sink=temp.file.write)
             if stored != oid:
-                raise CorruptObjectError(
-                    f"object {oid} from {source} is corrupt (its bytes hash to {stored}); "
-                    "it was not stored",
-                    hint="repair the remote's copy: push it again from a clone that has it",
-                )
+                raise _corrupt(oid, stored, source)
             temp.oid = oid
+
+    def add_download(self, download: Callable[[str], object], oid: Oid, *, source: str,
+                     verify: bool = True, size: int | None = None) -> None:
+        """Store as ``oid`` the file that ``download(path)`` creates at a new temp path (a
+        backend's own download: one request, streamed to disk). With ``verify`` its bytes
+        are hashed first and on a mismatch nothing is stored and CorruptObjectError names
+        ``source``; without, they are bytes from a store this process trusts (its cache).
+        ``size``, when known, goes into the message if the disk is full."""
+        tmp = self._tmp_name()
+        with disk_full(self.path(oid), size):
+            if not os.path.isdir(os.path.dirname(tmp)):  # the first write to this store
+                os.makedirs(os.path.dirname(tmp), exist_ok=True)
+            try:
+                download(tmp)
+                if verify:
+                    with open(tmp, "rb", buffering=0) as f:
+                        stored, _ = hash_stream(f, self.algorithm)
+                    if stored != oid:
+                        raise _corrupt(oid, stored, source)
+                os.chmod(tmp, READ_ONLY)
+                self._finalize(tmp, oid)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
 
     def add_bytes(self, data: bytes) -> Oid:
         oid = hash_bytes(data, self.algorithm)
@@ -140,10 +161,13 @@ class ObjectStore:
         try:
             return open(self.path(oid), "rb")
         except FileNotFoundError:
-            raise MissingObjectError(
-                f"object {oid} is not in the cache `{self.root}`",
-                hint="fetch it from a remote, or re-add the data it belongs to",
-            ) from None
+            raise self.missing_error(oid) from None
+
+    def missing_error(self, oid: Oid) -> MissingObjectError:
+        return MissingObjectError(
+            f"object {oid} is not in the cache `{self.root}`",
+            hint="fetch it from a remote, or re-add the data it belongs to",
+        )
 
     def read_verified(self, oid: Oid) -> bytes:
         """The object's bytes, checked against its oid (for manifests and small objects)."""
@@ -188,13 +212,16 @@ class ObjectStore:
 
     def _new_tmp(self) -> tuple[str, int]:
         """A new read-only temp file in ``<root>/tmp``, open for writing."""
-        tmp = os.path.join(self.root, "tmp", uuid.uuid4().hex)
+        tmp = self._tmp_name()
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
             return tmp, os.open(tmp, flags, READ_ONLY)
         except FileNotFoundError:  # the first write to this store
             os.makedirs(os.path.dirname(tmp), exist_ok=True)
             return tmp, os.open(tmp, flags, READ_ONLY)
+
+    def _tmp_name(self) -> str:
+        return os.path.join(self.root, "tmp", uuid.uuid4().hex)
 
     def _clone(self, src_fd: int, dst_fd: int) -> bool:
         """Reflink unless this filesystem already said it cannot (the copy then follows)."""
@@ -216,3 +243,10 @@ class ObjectStore:
         except FileNotFoundError:  # a new 2-hex folder
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(tmp, final)
+
+
+def _corrupt(oid: Oid, stored: Oid, source: str) -> CorruptObjectError:
+    return CorruptObjectError(
+        f"object {oid} from {source} is corrupt (its bytes hash to {stored}); it was not stored",
+        hint="repair the remote's copy: push it again from a clone that has it",
+    )

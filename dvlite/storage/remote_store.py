@@ -5,28 +5,55 @@ function the store is given (see ``remote.py``, the one place that knows the
 backends). Uploads are never visible under their final name before they are
 complete: object stores (S3, GCS, Azure) only show an object once its PUT has
 finished, and every other filesystem gets a temp name and a rename.
+
+A folder remote is a store on the local disk like the cache: its objects are
+moved with plain system calls, not through fsspec, which costs more than
+copying a small file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import posixpath
+import shutil
+import threading
 import uuid
-from typing import TYPE_CHECKING, BinaryIO
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from dvlite.errors import DvliteError, MissingObjectError, RemoteError
+from dvlite.errors import DvliteError, MissingObjectError, RemoteError, RemoteUnavailableError
 from dvlite.fsutil import disk_full, run_parallel
-from dvlite.storage.hashing import Oid, is_oid
+from dvlite.storage.hashing import CHUNK_SIZE, Oid, is_oid
+from dvlite.storage.odb import ObjectStore
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from fsspec import AbstractFileSystem
 
 _EXISTS_UP_TO = 256  # a stat each costs less than listing folders below this many oids
 _PAGE = 1000  # keys an object store returns per listing request
+_FOLDERS = 256  # 2-hex folders
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # a full disk or a size limit, never the network
+_SLOWEST_UPLOAD = 64 << 10  # bytes a second: an upload slower than this is stalled
 RUNS = "runs"  # the run cache's index, below the root
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What one kind of storage does well (``remote.py``, which knows the backends, says)."""
+
+    # flat keys (S3, GCS, Azure): an upload shows only once complete, and one paged listing of
+    # the root names every object
+    object_store: bool = False
+    read_only: bool = False
+    # fs.get_file streams an object to disk in one request; fsspec's generic one (and open())
+    # asks for the size or the kind of the path first
+    native_get: bool = False
+    get_options: Mapping[str, Any] = field(default_factory=dict)  # for fs.get_file
+    put_options: Callable[[int], Mapping[str, Any]] | None = None  # size → fs.put_file's
 
 
 class RemoteStore:
@@ -37,20 +64,32 @@ class RemoteStore:
         *,
         name: str,
         translate: Callable[[BaseException], DvliteError],
-        atomic_put: bool,
-        read_only: bool = False,
+        traits: Traits = Traits(),
         jobs: int = 4,
         probe: Callable[[str], bool] | None = None,
+        timeout: float | None = None,
+        reopen: Callable[[], AbstractFileSystem] | None = None,
     ) -> None:
         self.fs = fs
         self.root = root.rstrip("/")
         self.name = name  # "remote `storage` (s3://bucket/dvlite)", for messages
         self.translate = translate
-        self.atomic_put = atomic_put
-        self.read_only = read_only
+        self.traits = traits
+        self.read_only = traits.read_only
         self.jobs = jobs  # parallel transfers that suit this backend
         self._probe = probe or self._info_exists  # path → is a file there? (errors raise)
+        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        # a folder: the same layout as the cache, on a disk this process writes itself
+        self._disk = ObjectStore(self.root) if "file" in protocols else None
         self._made: set[str] = set()
+        self.timeout = timeout  # seconds the backend waits for an answer (None: its own)
+        self._reopen = reopen  # a new connection, for backends whose dropped one stays dead
+        self._reopening = threading.Lock()
+
+    @property
+    def local(self) -> bool:
+        """A folder on this machine: reading an object costs no request."""
+        return self._disk is not None
 
     def __repr__(self) -> str:
         return f"RemoteStore({self.name})"
@@ -61,13 +100,25 @@ class RemoteStore:
     @contextlib.contextmanager
     def errors(self) -> Iterator[None]:
         """Backend exceptions raised inside become dvlite errors."""
+        fs = self.fs
         try:
             yield
         except DvliteError:
             raise
         except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno in _FULL:
+                raise  # a disk filled up (ours, or a folder remote's): disk_full() names it
             error = self.translate(exc)
+            if isinstance(error, RemoteUnavailableError) and self._reopen is not None:
+                self._reconnect(fs)
             raise error from (exc if error.show_cause else None)  # None: it shows a credential
+
+    def _reconnect(self, broken: AbstractFileSystem) -> None:
+        """Replace a connection that failed, once however many transfers saw it fail."""
+        with self._reopening:
+            if self.fs is broken:
+                with contextlib.suppress(Exception):  # still down: the next attempt says so
+                    self.fs = self._reopen()  # type: ignore[misc]
 
     def exists(self, oid: Oid) -> bool:
         with self.errors():
@@ -83,19 +134,29 @@ class RemoteStore:
         return True
 
     def missing(self, oids: Iterable[Oid], *, jobs: int) -> set[Oid]:
-        """The oids not stored here, asking whichever way takes fewer requests: one existence
-        check per object, or listing the 2-hex folders they fall in."""
+        """The oids not stored here, asking whichever way takes fewest requests: one existence
+        check per object, a listing of each 2-hex folder they fall in, or (an object store) a
+        listing of every object at once, a page of keys per request."""
         wanted = sorted(set(oids))
+        if self._disk is not None:
+            with self.errors():
+                return self._disk.missing(wanted)
+        if len(wanted) <= _EXISTS_UP_TO:
+            return self._missing_each(wanted, jobs)
         prefixes = sorted({oid[:2] for oid in wanted})
-        sample = self._list(prefixes[0]) if len(wanted) > _EXISTS_UP_TO else set()
-        if len(wanted) <= _EXISTS_UP_TO or len(prefixes) * max(1, len(sample) // _PAGE) >= len(
-            wanted
-        ):
-            found = run_parallel(self.exists, wanted, jobs)
-            return {oid for oid, there in zip(wanted, found, strict=True) if not there}
-        # the sample folder (a sample of how full they are) is listed already
+        sample = self._list(prefixes[0])  # one folder, a sample of how full they all are
+        by_folder = len(prefixes) * max(1, len(sample) // _PAGE)
+        whole = len(sample) * _FOLDERS // _PAGE + 1 if self.traits.object_store else by_folder
+        if min(by_folder, whole) >= len(wanted):
+            return self._missing_each(wanted, jobs)
+        if whole < by_folder:
+            return set(wanted) - set(self._oids_below(self.root))
         listed = run_parallel(self._list, prefixes[1:], jobs)
         return set(wanted) - sample - {oid for names in listed for oid in names}
+
+    def _missing_each(self, wanted: list[Oid], jobs: int) -> set[Oid]:
+        found = run_parallel(self.exists, wanted, jobs)
+        return {oid for oid, there in zip(wanted, found, strict=True) if not there}
 
     def _list(self, prefix: str) -> set[str]:
         folder = f"{self.root}/{prefix}"
@@ -130,12 +191,43 @@ class RemoteStore:
         return found
 
     def put_file(self, local_path: str, oid: Oid) -> None:
-        """Upload a verified local object; visible under its name only once complete."""
-        # free space can be measured (for a full-disk message) only on a folder remote
-        local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple)
-                           else (self.fs.protocol,))
-        self._put(self.path(oid), lambda dest: self.fs.put_file(local_path, dest), replace=False,
-                  size=os.path.getsize(local_path) if local else None)
+        """Upload a local object (bytes this process trusts: its cache's); visible under its
+        name only once complete."""
+        self._check_writable()
+        size = os.path.getsize(local_path)
+        if self._disk is not None:  # a folder: copied in the kernel, then renamed
+            with self.errors():
+                self._disk.add_download(lambda tmp: shutil.copyfile(local_path, tmp), oid,
+                                        source=local_path, verify=False, size=size)
+            return
+        options = self.traits.put_options(size) if self.traits.put_options else {}
+        self._put(self.path(oid), lambda dest: self._upload(local_path, dest, size, options),
+                  replace=False)
+
+    def _upload(self, local_path: str, dest: str, size: int, options: Mapping[str, Any]) -> None:
+        if self.timeout is None or not getattr(self.fs, "async_impl", False):
+            self.fs.put_file(local_path, dest, **options)
+            return
+        # aiohttp and asyncssh bound the wait for an answer, not for a server that stopped
+        # taking the body: the whole upload gets a deadline, at a rate no real link is below
+        from fsspec.asyn import sync  # noqa: PLC0415  (fsspec loads only with a remote)
+
+        sync(self.fs.loop, self.fs._put_file, local_path, dest,
+             timeout=self.timeout + size / _SLOWEST_UPLOAD, **options)
+
+    def get_file(self, oid: Oid, local_path: str) -> None:
+        """Download the object into the new local file ``local_path``, as the backend does it
+        best; the bytes are not checked here (the cache hashes what it receives)."""
+        path = self.path(oid)
+        with self.errors():
+            try:
+                if self.traits.native_get:
+                    self.fs.get_file(path, local_path, **self.traits.get_options)
+                else:
+                    with self.fs.open(path, "rb") as src, open(local_path, "xb") as dst:
+                        shutil.copyfileobj(src, dst, CHUNK_SIZE)
+            except FileNotFoundError:
+                raise self._not_here(oid) from None
 
     # The run cache's index: small files at runs/<key 2 hex>/<rest>, beside the objects.
 
@@ -163,16 +255,14 @@ class RemoteStore:
         part (or, on backends that cannot rename onto a file, briefly none: no entries)."""
         self._put(self.run_path(key), lambda dest: self.fs.pipe_file(dest, data), replace=True)
 
-    def _put(self, final: str, write: Callable[[str], None], *, replace: bool,
-             size: int | None = None) -> None:
+    def _put(self, final: str, write: Callable[[str], None], *, replace: bool) -> None:
         """``write(path)`` the file at ``final``, under a temp name first unless the backend
         shows a file only once it is complete. Without ``replace``, a file already at
         ``final`` is kept (objects: same name, same bytes). A full disk (a folder remote) is a
-        DiskFullError naming ``final`` and its ``size``."""
-        if self.read_only:
-            raise RemoteError(f"{self.name} is read-only", hint="push to another remote")
-        with self.errors(), disk_full(final, size):
-            if self.atomic_put:
+        DiskFullError naming ``final``."""
+        self._check_writable()
+        with self.errors(), disk_full(final):
+            if self.traits.object_store:
                 write(final)
                 return
             tmp = posixpath.join(self.root, "tmp", uuid.uuid4().hex)
@@ -195,6 +285,10 @@ class RemoteStore:
                     self.fs.rm_file(tmp)
                 raise
 
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise RemoteError(f"{self.name} is read-only", hint="push to another remote")
+
     def _makedirs(self, folder: str) -> None:
         if folder not in self._made:
             self.fs.makedirs(folder, exist_ok=True)
@@ -204,14 +298,23 @@ class RemoteStore:
         """A stream of the object's bytes whose read errors are dvlite errors too."""
         with self.errors():
             try:
+                if self._disk is not None:
+                    return open(self.path(oid), "rb")
                 return _Reader(self.fs.open(self.path(oid), "rb"), self)  # type: ignore[return-value]
             except FileNotFoundError:
-                if self._probe(self.path(oid)):  # some backends say "not found" for any failure
-                    raise
-                raise MissingObjectError(
-                    f"object {oid} is not on {self.name}",
-                    hint="push it from a clone that has it, or check the remote's URL",
-                ) from None
+                raise self._not_here(oid) from None
+
+    def _not_here(self, oid: Oid) -> Exception:
+        """What a "not found" from the backend means: the object is missing, or (as some
+        backends say for any failure) it was another failure, which a probe tells."""
+        if self._probe(self.path(oid)):  # it is there after all: the answer was a fault
+            return RemoteUnavailableError(
+                f"{self.name} answered that object {oid} is missing, then that it is there",
+                hint="run the command again")
+        return MissingObjectError(
+            f"object {oid} is not on {self.name}",
+            hint="push it from a clone that has it, or check the remote's URL",
+        )
 
     def delete(self, oid: Oid) -> None:
         if self.read_only:

@@ -61,8 +61,12 @@ def download(
     todo = cache.missing(sizes)
 
     def fetch(oid: Oid) -> None:
-        with remote.open(oid) as stream:  # read errors are the remote's, write errors ours
-            cache.add_stream(stream, oid, source=remote.name, size=sizes[oid] or None)
+        if remote.local:  # hashed as it is copied: each byte read once
+            with remote.open(oid) as stream:
+                cache.add_stream(stream, oid, source=remote.name, size=sizes[oid] or None)
+        else:
+            cache.add_download(lambda tmp: remote.get_file(oid, tmp), oid, source=remote.name,
+                               size=sizes[oid] or None)
 
     return _run(sizes, todo, fetch, jobs=jobs, progress=progress, retries=retries)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import dvlite
 from tests.cli.support import assert_cache_valid, cache_objects, read_pointer, snapshot
 from tests.helpers import gen, git, lock_held_elsewhere, run_dvlite
 
@@ -96,6 +97,16 @@ def test_git_dvlite_works_like_dvlite(git_dir: Path) -> None:
     assert "nope" in failed.stderr.splitlines()[0]
     sub = git_dir / "data" / "b"
     assert ok(["ls", "c.bin"], sub, entry="git").stdout.startswith("data/b/c.bin\t100\t")
+
+
+def test_version_flag_through_both_entry_points(git_dir: Path) -> None:
+    """`--version` is answered before the CLI is loaded, by `dvlite` and `git dvlite` alike;
+    `-h` lists it."""
+    for entry in ("dvlite", "git"):
+        result = ok(["--version"], git_dir, entry=entry)
+        assert (result.stdout, result.stderr) == (f"dvlite {dvlite.__version__}\n", "")
+        assert "--version" in ok(["-h"], git_dir, entry=entry).stdout
+    assert ok(["version"], git_dir).stdout.splitlines()[0] == f"dvlite {dvlite.__version__}"
 
 
 # --- the user story ------------------------------------------------------------------------

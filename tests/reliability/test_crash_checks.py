@@ -36,6 +36,7 @@ from tests.reliability.crash_checks import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from tests.helpers import TmpRepo
@@ -110,18 +111,21 @@ def test_checkout_writes_nothing_beside_a_file_until_it_is_whole(
     project: TmpRepo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (project.root / "data" / "a").unlink()
-    seen: list[str] = []
-    replace = os.replace
+    seen: list[set[str]] = []  # what data/ held each time a file was given a name
 
-    def watch(src: str, dst: str) -> None:
-        seen.extend(os.listdir(project.root / "data"))
-        seen.append(src)
-        replace(src, dst)
+    def watching(call: Callable[..., None]) -> Callable[..., None]:
+        def watch(*args: object, **kwargs: object) -> None:
+            seen.append(set(os.listdir(project.root / "data")))
+            call(*args, **kwargs)
+        return watch
 
-    monkeypatch.setattr(os, "replace", watch)
+    # a file is named at once when complete: linked from an unnamed file, or renamed
+    monkeypatch.setattr(os, "link", watching(os.link))
+    monkeypatch.setattr(os, "replace", watching(os.replace))
     assert checkout(project.repo).written == ("data/a",)
-    assert set(seen) - {"b", "c"} == {seen[-1]}, seen
-    assert os.path.dirname(seen[-1]) == project.repo.tmp_dir
+    assert seen, "data/a was named by a link or a rename"
+    assert all(names == {"b", "c"} for names in seen), seen
+    assert (project.root / "data" / "a").exists()
 
 
 def test_gc_finds_a_stale_checkout_temp_file(project: TmpRepo) -> None:

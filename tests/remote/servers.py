@@ -149,6 +149,7 @@ class S3Server:
     endpoint: str
     key: str
     secret: str
+    log: Path  # one line per request it served: "GET /bucket/key?query HTTP/1.1" 200
 
 
 @contextlib.contextmanager
@@ -170,7 +171,7 @@ def moto(workdir: Path, *, check_signatures: bool = False) -> Iterator[S3Server]
             key, secret = _iam_key(endpoint)
         else:
             key, secret = "dvlite-testing-key", "dvlite-testing-secret"
-        yield S3Server(endpoint, key, secret)
+        yield S3Server(endpoint, key, secret, server.log)
 
 
 def _iam_key(endpoint: str) -> tuple[str, str]:

@@ -15,21 +15,11 @@ from dvlite.storage.hashing import Oid, hash_bytes
 from dvlite.storage.stat_index import StatIndex
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 SECOND = 1_000_000_000
 OID_A = Oid("a" * 32)
 OID_B = Oid("b" * 32)
-
-
-@pytest.fixture
-def index(tmp_path: Path) -> Iterator[StatIndex]:
-    idx = StatIndex(str(tmp_path / "stat-index.sqlite"))
-    try:
-        yield idx
-    finally:
-        idx.close()
 
 
 def write_old(path: Path, data: bytes, *, age_s: int = 10) -> FileStat:

@@ -1,0 +1,130 @@
+"""Reading what a path in the workspace holds, hashing as little as possible.
+
+One walk with one ``stat`` per file gives plain records; the stat index then
+vouches for the whole path in one comparison when nothing changed, or file
+by file otherwise, and only the files it cannot vouch for are hashed (and,
+when storing, copied into the object store as they are hashed). The work
+beyond the walk is proportional to the files that changed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import TYPE_CHECKING, Literal, cast
+
+from dvlite.fsutil import NO_PROGRESS, Progress, run_parallel, stat_file, walk_records
+from dvlite.storage.hashing import hash_file
+from dvlite.storage.manifest import Entry, Manifest
+from dvlite.storage.stat_index import Tree, folder_stats
+
+_PATH, _SIZE, _EXECUTABLE = itemgetter(0), itemgetter(3), itemgetter(4)  # of a FileRecord
+
+if TYPE_CHECKING:
+    from dvlite.fsutil import FileRecord
+    from dvlite.storage.hashing import Oid
+    from dvlite.storage.odb import ObjectStore
+    from dvlite.storage.stat_index import StatIndex
+
+
+@dataclass(frozen=True)
+class PathScan:
+    kind: Literal["file", "dir"]
+    oid: Oid  # a file's hash, or a folder's manifest's
+    tree: Tree  # a file: one record, named ""
+    hashed_files: int
+    hashed_bytes: int
+    manifest: Manifest | None = None  # a folder's, when the scan had to build it
+
+
+def scan_path(
+    index: StatIndex,
+    key: str,
+    full: str,
+    odb: ObjectStore,
+    *,
+    allowed: tuple[str, ...],
+    store: bool = False,
+    jobs: int = 1,
+    progress: Progress = NO_PROGRESS,
+) -> PathScan | None:
+    """Scan the file or folder at ``full``, known to ``index`` as ``key``; None if nothing
+    is there. With ``store``, every file (and a folder's manifest) ends up in ``odb``."""
+    stamp = index.fs_clock()  # before any stat: see storage/stat_index.py
+    kind: Literal["file", "dir"]
+    if os.path.isdir(full) and not os.path.islink(full):
+        kind, records = "dir", walk_records(full, allowed=allowed)
+    elif os.path.lexists(full):
+        st = stat_file(full, allowed=allowed)
+        kind, records = "file", [("", st.inode, st.mtime_ns, st.size, st.executable)]
+    else:
+        return None
+    oid, known = index.known_oids(key, records)
+    todo = [] if oid is not None else [i for i, found in enumerate(known) if found is None]
+    if store:
+        _store_known(index, key, oid, odb, full=full, records=records, known=known)
+    progress.set_size(len(todo))
+
+    def one(i: int) -> Oid:
+        src = _source(full, records[i][0])
+        found = odb.add_file(src) if store else hash_file(src, odb.algorithm)
+        progress.relative_update(1)
+        return found
+
+    for i, found in zip(todo, run_parallel(one, todo, jobs), strict=True):
+        known[i] = found
+    tree = Tree(records, cast("list[Oid]", known))
+    vouched = oid is not None
+    manifest = None
+    # a folder's manifest is built only when the index cannot vouch for the folder, or to
+    # store one that a scan without storing vouched for
+    if kind == "dir" and (oid is None or (store and not odb.exists(oid))):
+        manifest = manifest_of(tree)
+        data = manifest.to_bytes()
+        oid = odb.add_bytes(data) if store else odb.hash_of(data)
+    elif oid is None:
+        oid = tree.oids[0]
+    if not vouched or manifest is not None:  # (vouched: by a tree whose manifest was not
+        index.save(key, tree, oid, stamp, todo, stored=store)  # stored, and now is)
+    return PathScan(kind, oid, tree, len(todo), sum(records[i][3] for i in todo), manifest)
+
+
+def missing_objects(index: StatIndex, key: str, oid: Oid, odb: ObjectStore,
+                    oids: list[Oid]) -> set[Oid]:
+    """Which of ``oids``, every object that ``oid`` at ``key`` needs, ``odb`` lacks: none
+    when the index vouches for them all, else one listing (then vouched for next time)."""
+    if index.objects_vouched(key, oid, odb.root):
+        return set()
+    wanted = set(oids)
+    stamp = index.fs_clock()  # before the folders' stats, which come before their listing
+    folders = folder_stats(odb.root, sorted({o[:2] for o in wanted}))
+    missing = odb.missing(wanted)
+    if not missing:
+        index.vouch_objects(key, oid, odb.root, folders, stamp)
+    return missing
+
+
+def manifest_of(tree: Tree) -> Manifest:
+    order = sorted(range(len(tree.records)), key=tree.records.__getitem__)  # by path: unique
+    records = [tree.records[i] for i in order]
+    return Manifest.build(map(Entry, map(_PATH, records), [tree.oids[i] for i in order],
+                              map(_SIZE, records), map(_EXECUTABLE, records)))
+
+
+def _source(full: str, rel: str) -> str:
+    return os.path.join(full, rel) if rel else full
+
+
+def _store_known(index: StatIndex, key: str, oid: Oid | None, odb: ObjectStore, *,
+                 full: str, records: list[FileRecord], known: list[Oid | None]) -> None:
+    """Copy in the files whose oids the index knows but whose objects are not stored: one
+    listing of the store for many files rather than a stat each, or none at all when the
+    index vouches for the objects of the whole path (``oid``)."""
+    where = {found: i for i, found in enumerate(known) if found is not None}
+    if oid is None:
+        missing = odb.missing(where)
+    else:  # the manifest, if missing, is stored by the caller
+        missing = missing_objects(index, key, oid, odb, [*where, oid])
+    for found in missing & where.keys():
+        odb.add_file(_source(full, records[where[found]][0]), found)
