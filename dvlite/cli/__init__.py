@@ -34,6 +34,7 @@ def build_app() -> typer.Typer:
         admin,
         data,
         doctor,
+        exp,
         metrics,
         pipeline,
         root,
@@ -47,6 +48,7 @@ def build_app() -> typer.Typer:
     pipeline.register(app)
     metrics.register(app)
     doctor.register(app)
+    exp.register(app)
     return app
 
 

@@ -4,8 +4,10 @@
 An object is referenced when a pointer or a lock's stage output in scope names it: a
 file's oid, or a folder's manifest oid and every file oid in that manifest. The scope
 always holds the workspace (and every cached object a workspace file is a symlink to); by
-default it also holds every commit reachable from a branch or tag. A folder in scope whose
-manifest cannot be read makes gc refuse, since what that folder references is unknown.
+default it also holds every commit reachable from a branch or tag, and every experiment
+(``refs/exps/``; a narrower scope leaves them out, and ``dvlite exp remove`` drops one). A
+folder in scope whose manifest cannot be read makes gc refuse, since what that folder
+references is unknown.
 
 ``plan`` only looks; ``collect`` deletes what a plan found, after working out the references
 again under the repo lock, so that an object referenced since the plan was made survives.
@@ -30,6 +32,7 @@ from dvlite.errors import (
     UnsafeOperationError,
 )
 from dvlite.fsutil import NO_PROGRESS, Progress, is_within, run_parallel
+from dvlite.ops.exp_store import experiments
 from dvlite.ops.sync import Scope, objects_needed, targets_in_scope
 from dvlite.repo import CACHE_USERS, Repo
 from dvlite.storage import links
@@ -172,6 +175,8 @@ def referenced(repo: Repo, scope: Scope, store: RemoteStore | None = None, *,
     """
     workspace = resolve_targets(repo, [])
     history = replace(scope, workspace=False)
+    if scope.all_commits:  # the default scope: every experiment's commit too (`dvlite exp`)
+        history = replace(history, revs=(*history.revs, *(e.sha for e in experiments(repo))))
     revisions = repo.git.revisions(history.revs, all_branches=history.all_branches,
                                    all_tags=history.all_tags, all_commits=history.all_commits)
     targets = workspace + targets_in_scope(repo, [], history)
