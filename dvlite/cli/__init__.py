@@ -36,6 +36,7 @@ def build_app() -> typer.Typer:
         doctor,
         exp,
         metrics,
+        migrate,
         pipeline,
         root,
         sync,
@@ -48,6 +49,7 @@ def build_app() -> typer.Typer:
     pipeline.register(app)
     metrics.register(app)
     doctor.register(app)
+    migrate.register(app)
     exp.register(app)
     return app
 
