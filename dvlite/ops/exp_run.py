@@ -12,9 +12,7 @@ committed as the experiment and removed. A failed stage is recorded as a failed 
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,23 +25,21 @@ from dvlite.errors import (
     StageFailedError,
     UsageError,
 )
-from dvlite.fsutil import FileLock
 from dvlite.ops import exp_store
 from dvlite.ops.checkout import checkout
 from dvlite.ops.exp_params import apply_sets, name_of, parse_sets
 from dvlite.ops.repro import dag, repro
-from dvlite.repo import CACHE_LOCK, Repo
-from dvlite.scm import plumbing
+from dvlite.ops.worktree import isolated_worktree
+from dvlite.repo import Repo
 from dvlite.workspace import find_tracked
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Sequence
 
     from dvlite.ops.exp_params import ParamSet
     from dvlite.ops.exp_store import Experiment, QueuedRun
     from dvlite.ops.repro import StageReport
 
-_WORKTREE_WAIT = 300.0  # seconds: making or removing a worktree takes well under one
 
 Where = Literal["workspace", "temporary worktree"]
 # Told about each stage of an experiment before it runs: (experiment name, report)
@@ -192,7 +188,7 @@ def _run_in_worktree(repo: Repo, baseline: str, name: str, specs: Sequence[str],
     stages = _Stages(name, notify)
     main_top = exp_store.top_of(repo)
     # gc waits until the experiment's ref names what the run stores (it keeps experiments)
-    with _cache_in_use(repo), _worktree(repo, start) as top:
+    with isolated_worktree(repo, start) as top:
         # the project may sit below the top of the git work tree
         root = os.path.normpath(os.path.join(top, os.path.relpath(repo.root, main_top)))
         with Repo(root, shared_with=repo) as tree:
@@ -221,35 +217,3 @@ def _check_out(tree: Repo) -> None:
             f"the cache lacks data the run needs: {shown}"
             + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""),
             hint="`dvlite pull` it, then run the experiment again")
-
-
-@contextlib.contextmanager
-def _worktree(repo: Repo, start: str) -> Iterator[str]:
-    """A temporary worktree at ``start``, made and removed one at a time (across threads
-    and processes): `git worktree add` reads every other worktree's files, and fails on one
-    that another git command is making or removing at that moment."""
-    folder = os.path.join(repo.tmp_dir, "exps")
-    os.makedirs(folder, exist_ok=True)
-
-    def one_at_a_time() -> FileLock:
-        return FileLock(os.path.join(folder, "worktrees.lock"), timeout=_WORKTREE_WAIT,
-                        what="another experiment's worktree")
-
-    tree = plumbing.temporary_worktree(repo.root, start)
-    with one_at_a_time():
-        top = tree.__enter__()
-    try:
-        yield top
-    finally:
-        with one_at_a_time():
-            tree.__exit__(*sys.exc_info())
-
-
-def _cache_in_use(repo: Repo) -> FileLock:
-    """The cache lock, shared as every writing command takes it, held for a whole run in a
-    worktree: that worktree's lock is no gc's business, so between two stages a `dvlite gc`
-    would see the first stage's outputs as unreferenced."""
-    os.makedirs(repo.cache_dir, exist_ok=True)
-    return FileLock(os.path.join(repo.cache_dir, CACHE_LOCK), shared=True,
-                    timeout=repo.config.get("core.lock_timeout"),
-                    on_wait=repo.on_lock_wait, what=f"the cache `{repo.cache_dir}`")

@@ -21,10 +21,10 @@ from dvlite.errors import ConfigError, MissingObjectError, PipelineError, StageF
 from dvlite.ops import sync
 from dvlite.ops.checkout import checkout
 from dvlite.ops.repro import repro
+from dvlite.ops.worktree import isolated_worktree
 from dvlite.pipeline import lockfile as lockfiles
 from dvlite.pipeline import stage as stages_mod
 from dvlite.repo import Repo
-from dvlite.scm import plumbing
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -73,7 +73,7 @@ def rebuild(
     sha = repo.git.resolve(rev)
     expected = _lock_at(repo, rev, sha)
     top = scm.find_work_tree(repo.root) or repo.root
-    with plumbing.temporary_worktree(repo.root, sha) as tree_top:
+    with isolated_worktree(repo, sha) as tree_top:
         # the project may sit below the top of the git work tree
         root = os.path.normpath(os.path.join(tree_top, os.path.relpath(repo.root, top)))
         with Repo(root, shared_with=repo) as tree:
