@@ -17,8 +17,14 @@ from typing import TYPE_CHECKING, Literal
 
 from dvlite import pointer as pointers
 from dvlite import scm
-from dvlite.errors import ConfigError, MissingObjectError, PipelineError, StageFailedError
-from dvlite.ops import sync
+from dvlite.errors import (
+    ConfigError,
+    GitError,
+    MissingObjectError,
+    PipelineError,
+    StageFailedError,
+)
+from dvlite.ops import exp_store, sync
 from dvlite.ops.checkout import checkout
 from dvlite.ops.repro import repro
 from dvlite.ops.worktree import isolated_worktree
@@ -70,7 +76,7 @@ def rebuild(
 ) -> RebuildResult:
     """Rebuild ``rev``'s pipeline (``targets``: stage names, none means all) in a temporary
     worktree and compare every output of the stages that ran with ``rev``'s lock."""
-    sha = repo.git.resolve(rev)
+    sha = _commit_of(repo, rev)
     expected = _lock_at(repo, rev, sha)
     top = scm.find_work_tree(repo.root) or repo.root
     with isolated_worktree(repo, sha) as tree_top:
@@ -87,6 +93,17 @@ def rebuild(
                                       algorithm=tree.cache.algorithm)
     return RebuildResult(sha, _compare(ran, expected, produced),
                          _environments(ran, expected, produced))
+
+
+def _commit_of(repo: Repo, rev: str) -> str:
+    """``rev``'s commit: a git revision, or the name of an experiment (``dvlite exp``)."""
+    try:
+        return repo.git.resolve(rev)
+    except GitError:
+        named = [e.sha for e in exp_store.experiments(repo) if e.name == rev]
+        if len(named) != 1:  # none, or one name on several baselines: git's error stands
+            raise
+        return named[0]
 
 
 def _lock_at(repo: Repo, rev: str, sha: str) -> Lockfile:

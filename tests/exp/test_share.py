@@ -89,9 +89,12 @@ def test_gc_keeps_experiment_data_until_the_experiment_is_removed(project: TmpRe
     assert oid not in cache_oids(project)
 
 
-def test_repro_rev_rebuilds_an_experiment_and_it_matches(project: TmpRepo) -> None:
+@pytest.mark.parametrize("by", ["ref", "name"])
+def test_repro_rev_rebuilds_an_experiment_and_it_matches(project: TmpRepo, by: str) -> None:
     [result] = run(project.repo, ["train.epochs=4"], temp=True)
-    checked = rebuild(project.repo, result.experiment.ref)
+    experiment = result.experiment
+    checked = rebuild(project.repo, experiment.ref if by == "ref" else experiment.name)
+    assert checked.rev == experiment.sha
     assert checked.ok
     assert {c.path: c.status for c in checked.outputs} == {
         "data/prepared.txt": "matches", "model.bin": "matches", "metrics.json": "matches"}
