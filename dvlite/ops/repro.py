@@ -23,7 +23,8 @@ from dvlite.pipeline import dag as dags
 from dvlite.pipeline import lockfile as lockfiles
 from dvlite.pipeline import stage as stages_mod
 from dvlite.pipeline.dag import overlaps
-from dvlite.pipeline.lockfile import Environment, Lockfile, StageLock, changed
+from dvlite.pipeline.environment import Environment
+from dvlite.pipeline.lockfile import Lockfile, StageLock, changed
 from dvlite.pipeline.params import read_params
 from dvlite.workspace import find_tracked, scan
 

@@ -45,10 +45,7 @@ old commit reports where it differs. Decoding is strict and names the file.
 
 from __future__ import annotations
 
-import fnmatch
 import math
-import os
-import platform
 import tomllib
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -57,8 +54,9 @@ import tomli_w
 
 from dvlite.errors import PipelineError
 from dvlite.fsutil import atomic_write
+from dvlite.pipeline.environment import Environment
 from dvlite.pointer import is_reserved
-from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, hash_file, is_oid
+from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, is_oid
 from dvlite.storage.manifest import is_safe_relative_path
 
 if TYPE_CHECKING:
@@ -72,9 +70,6 @@ HEADER = "# dvlite lock: written by `dvlite repro`; commit it with dvlite.toml\n
 _STAGE_KEYS = ("cmd", "wdir", "deps", "outs", "params", "env")
 
 Kind = Literal["file", "dir"]
-# Files that pin a project's Python dependencies, besides requirements*.txt
-_DEPENDENCY_LOCKS = frozenset({"uv.lock", "poetry.lock", "Pipfile.lock", "pdm.lock", "pylock.toml",
-                               "conda-lock.yml", "environment.yml"})
 
 
 @dataclass(frozen=True)
@@ -92,46 +87,6 @@ class OutLock:
             doc["files"] = self.files
         if not self.cache:
             doc["cache"] = False
-        return doc
-
-
-@dataclass(frozen=True)
-class Environment:
-    """What a stage ran with: the interpreter, the platform, and the project's dependency
-    lock files (path -> oid)."""
-
-    python: str
-    platform: str
-    files: Mapping[str, Oid] = field(default_factory=dict)
-
-    @classmethod
-    def current(cls, root: str, algorithm: str) -> Environment:
-        """This interpreter and platform, and the dependency lock files at ``root``."""
-        names = sorted(
-            name for name in os.listdir(root)
-            if name in _DEPENDENCY_LOCKS or fnmatch.fnmatchcase(name, "requirements*.txt")
-        )
-        files = {name: hash_file(os.path.join(root, name), algorithm) for name in names
-                 if os.path.isfile(os.path.join(root, name))}
-        machine = f"{platform.system()}-{platform.machine()}".lower()
-        return cls(platform.python_version(), machine, files)
-
-    def differences(self, other: Environment) -> list[str]:
-        """What differs from ``other``, one phrase each (empty: the same)."""
-        found = [f"{what} {mine} (was {theirs})" for what, mine, theirs in (
-            ("python", self.python, other.python), ("platform", self.platform, other.platform),
-        ) if mine != theirs]
-        for name in sorted(set(self.files) | set(other.files)):
-            mine, theirs = self.files.get(name), other.files.get(name)
-            if mine != theirs:
-                change = "added" if theirs is None else "removed" if mine is None else "changed"
-                found.append(f"`{name}` {change}")
-        return found
-
-    def to_toml(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"python": self.python, "platform": self.platform}
-        if self.files:
-            doc["files"] = {p: self.files[p] for p in sorted(self.files)}
         return doc
 
 

@@ -22,7 +22,7 @@ from dvlite.ops.init import remote_add
 from dvlite.ops.rebuild import OutputCheck, rebuild
 from dvlite.ops.repro import repro
 from dvlite.pipeline import lockfile as lockfiles
-from dvlite.pipeline.lockfile import Environment
+from dvlite.pipeline.environment import Environment
 from dvlite.repo import Repo
 from dvlite.scm import plumbing
 from tests.helpers import git

@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dvlite.errors import PipelineError
+from dvlite.pipeline.environment import Environment
 from dvlite.pipeline.lockfile import (
     FILENAME,
     HEADER,
-    Environment,
     Lockfile,
     OutLock,
     StageLock,

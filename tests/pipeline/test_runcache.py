@@ -11,7 +11,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from dvlite.errors import PipelineError
-from dvlite.pipeline.lockfile import Environment, OutLock, StageLock, _same
+from dvlite.pipeline.environment import Environment
+from dvlite.pipeline.lockfile import OutLock, StageLock, _same
 from dvlite.pipeline.runcache import (
     KEEP,
     RunCache,
