@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from dvlite.errors import CorruptObjectError, MissingObjectError
 from dvlite.fsutil import clone_fd, disk_full
 from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, hash_bytes, hash_stream, is_oid
+from dvlite.storage.links import copy_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -93,6 +94,16 @@ class ObjectStore:
                     )
                 temp.oid = stored
         return stored
+
+    def add_copy(self, src: str, oid: Oid) -> None:
+        """Store as ``oid`` a copy of ``src``, an object of a store this process trusts (its
+        cache, pushed to a folder remote): cloned or copied in the kernel, not hashed again."""
+        with open(src, "rb", buffering=0) as fsrc:
+            fd, size = fsrc.fileno(), os.fstat(fsrc.fileno()).st_size
+            with self._writing(self.path(oid), size) as temp:
+                if not self._clone(fd, temp.file.fileno()):
+                    copy_bytes(fd, temp.file.fileno(), size)
+                temp.oid = oid
 
     def add_stream(self, stream: BinaryIO, oid: Oid, *, source: str,
                    size: int | None = None) -> None:

@@ -194,12 +194,11 @@ class RemoteStore:
         """Upload a local object (bytes this process trusts: its cache's); visible under its
         name only once complete."""
         self._check_writable()
-        size = os.path.getsize(local_path)
         if self._disk is not None:  # a folder: copied in the kernel, then renamed
             with self.errors():
-                self._disk.add_download(lambda tmp: shutil.copyfile(local_path, tmp), oid,
-                                        source=local_path, verify=False, size=size)
+                self._disk.add_copy(local_path, oid)
             return
+        size = os.path.getsize(local_path)
         options = self.traits.put_options(size) if self.traits.put_options else {}
         self._put(self.path(oid), lambda dest: self._upload(local_path, dest, size, options),
                   replace=False)

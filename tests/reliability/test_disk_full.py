@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import os
 import resource
-import shutil
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -296,10 +295,10 @@ def test_a_folder_remote_that_fills_up(tmp_repo: TmpRepo, tmp_path: Path,
     tmp_repo.gen({"data": {f"f{i}.bin": data(f"f{i}", 1000) for i in range(20)}})
     tmp_repo.dvl_add("data")
 
-    def no_room(src: str, dst: str, **kwargs: object) -> None:
+    def no_room(src: int, dst: int, count: int, *args: object) -> int:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(shutil, "copyfile", no_room)
+    monkeypatch.setattr(os, "copy_file_range", no_room)  # how a folder remote gets its bytes
     with pytest.raises(DiskFullError, match=r"no space left on device writing `.*remote"):
         push(repo)
     monkeypatch.undo()
