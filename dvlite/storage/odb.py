@@ -117,23 +117,21 @@ class ObjectStore:
             temp.oid = oid
 
     def add_download(self, download: Callable[[str], object], oid: Oid, *, source: str,
-                     verify: bool = True, size: int | None = None) -> None:
+                     size: int | None = None) -> None:
         """Store as ``oid`` the file that ``download(path)`` creates at a new temp path (a
-        backend's own download: one request, streamed to disk). With ``verify`` its bytes
-        are hashed first and on a mismatch nothing is stored and CorruptObjectError names
-        ``source``; without, they are bytes from a store this process trusts (its cache).
-        ``size``, when known, goes into the message if the disk is full."""
+        backend's own download: one request, streamed to disk). Its bytes are hashed first;
+        on a mismatch nothing is stored and CorruptObjectError names ``source``. ``size``,
+        when known, goes into the message if the disk is full."""
         tmp = self._tmp_name()
         with disk_full(self.path(oid), size):
             if not os.path.isdir(os.path.dirname(tmp)):  # the first write to this store
                 os.makedirs(os.path.dirname(tmp), exist_ok=True)
             try:
                 download(tmp)
-                if verify:
-                    with open(tmp, "rb", buffering=0) as f:
-                        stored, _ = hash_stream(f, self.algorithm)
-                    if stored != oid:
-                        raise _corrupt(oid, stored, source)
+                with open(tmp, "rb", buffering=0) as f:
+                    stored, _ = hash_stream(f, self.algorithm)
+                if stored != oid:
+                    raise _corrupt(oid, stored, source)
                 os.chmod(tmp, READ_ONLY)
                 self._finalize(tmp, oid)
             except BaseException:
