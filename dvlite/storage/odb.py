@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from dvlite.errors import CorruptObjectError, MissingObjectError
 from dvlite.fsutil import clone_fd, disk_full
-from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, hash_bytes, hash_stream, is_oid
+from dvlite.storage.hashing import (
+    DEFAULT_ALGORITHM,
+    Oid,
+    hash_bytes,
+    hash_stream,
+    is_oid,
+    new_hasher,
+)
 from dvlite.storage.links import copy_bytes
 
 if TYPE_CHECKING:
@@ -95,13 +102,18 @@ class ObjectStore:
                 temp.oid = stored
         return stored
 
-    def add_copy(self, src: str, oid: Oid) -> None:
-        """Store as ``oid`` a copy of ``src``, an object of a store this process trusts (its
-        cache, pushed to a folder remote): cloned or copied in the kernel, not hashed again."""
+    def add_copy(self, src: str, oid: Oid, *, offset: int = 0, size: int | None = None) -> None:
+        """Store as ``oid`` a copy of ``src`` (or of its ``size`` bytes from ``offset``: a chunk),
+        an object of a store this process trusts (its cache, pushed to a folder remote): cloned
+        or copied in the kernel, not hashed again."""
         with open(src, "rb", buffering=0) as fsrc:
-            fd, size = fsrc.fileno(), os.fstat(fsrc.fileno()).st_size
+            fd = fsrc.fileno()
+            whole = size is None
+            if size is None:
+                size = os.fstat(fd).st_size
             with self._writing(self.path(oid), size) as temp:
-                if not self._clone(fd, temp.file.fileno()):
+                if not (whole and self._clone(fd, temp.file.fileno())):
+                    os.lseek(fd, offset, os.SEEK_SET)
                     copy_bytes(fd, temp.file.fileno(), size)
                 temp.oid = oid
 
@@ -139,14 +151,33 @@ class ObjectStore:
                     os.unlink(tmp)
                 raise
 
-    def add_bytes(self, data: bytes) -> Oid:
-        oid = hash_bytes(data, self.algorithm)
+    def add_bytes(self, data: bytes, oid: Oid | None = None, *, source: str = "") -> Oid:
+        """Store ``data``; return its oid. With ``oid`` (what the bytes should be: a piece of a
+        pack), bytes that hash otherwise are not stored and CorruptObjectError names ``source``."""
+        stored = hash_bytes(data, self.algorithm)
+        if oid is not None and stored != oid:
+            raise _corrupt(oid, stored, source)
+        oid = stored
         if self.exists(oid):
             return oid
         with self._writing(self.path(oid), len(data)) as temp:
             temp.file.write(data)
             temp.oid = oid
         return oid
+
+    def add_pieces(self, oid: Oid, pieces: Iterable[bytes], *, source: str,
+                   size: int | None = None) -> None:
+        """Store as ``oid`` the concatenation of ``pieces`` (a file put back together from its
+        chunks), hashed as it is written: nothing is stored unless the whole hashes to ``oid``."""
+        with self._writing(self.path(oid), size) as temp:
+            hasher = new_hasher(self.algorithm)
+            for piece in pieces:
+                hasher.update(piece)
+                temp.file.write(piece)
+            stored = Oid(hasher.hexdigest())
+            if stored != oid:
+                raise _corrupt(oid, stored, source)
+            temp.oid = oid
 
     @contextlib.contextmanager
     def _writing(self, where: str, size: int | None) -> Iterator[_Temp]:
