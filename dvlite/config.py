@@ -50,6 +50,19 @@ def _positive_int(value: object) -> int:
     return int(number)
 
 
+def _byte_count(value: object) -> int:
+    """A size in bytes: a whole number, 0 or more (0 turns the feature off)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("expected a whole number of bytes, 0 or more")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("expected a whole number of bytes, 0 or more") from None
+    if not math.isfinite(number) or number < 0 or number != int(number):
+        raise ValueError("expected a whole number of bytes, 0 or more")
+    return int(number)
+
+
 def _hash_name(value: object) -> str:
     if value not in ("xxh128", "sha256"):
         raise ValueError("expected xxh128 or sha256")
@@ -80,6 +93,10 @@ SCHEMA: dict[str, tuple[Callable[[object], Any], Any]] = {
     "core.lock_timeout": (_positive_number, 30.0),
     "core.jobs": (_positive_int, None),
     "core.remote": (_string, None),
+    # files from this size go to remotes as chunks (content-defined); 0: whole files only
+    "core.chunk_min_size": (_byte_count, 8 << 20),
+    # small objects go to remotes in packs of about this many bytes; 0: one by one
+    "core.pack_size": (_byte_count, 32 << 20),
     "cache.dir": (_string, None),
     "cache.link": (_link_list, ("reflink", "copy")),
 }

@@ -41,6 +41,7 @@ _READ_ONLY = {"http", "https"}
 # backends whose get_file streams an object to disk in one request (checked against their
 # test servers; the others read through open(), which may ask for the size first)
 _NATIVE_GET = {"s3", "s3a", "az", "abfs", "abfss", "ssh", "sftp", "http", "https"}
+_WHOLE_CAT = {"ssh", "sftp"}  # fs.cat_file ignores start and end: it reads the whole file
 # S3 uploads: s3fs reads max_concurrency parts of chunksize into memory at once (by default
 # 10 of 50 MiB, and more in copies while signing: a 2 GiB push peaked over 1 GiB). Parts of
 # 8 MiB, 4 at a time, keep a push in tens of MiB and were as fast against moto_server.
@@ -160,7 +161,7 @@ def _seconds(name: str, value: Any) -> float:
 def _traits(protocol: str) -> Traits:
     if protocol not in ("s3", "s3a"):
         return Traits(object_store=protocol in _OBJECT_STORES, read_only=protocol in _READ_ONLY,
-                      native_get=protocol in _NATIVE_GET)
+                      native_get=protocol in _NATIVE_GET, ranged_cat=protocol not in _WHOLE_CAT)
     # s3fs downloads an object over 50 MiB in concurrent ranges, each read whole into memory
     # (and moto_server copies the object for each range): one streamed GET is flat and faster
     return Traits(object_store=True, native_get=True, get_options={"max_concurrency": 1},

@@ -19,6 +19,7 @@ from dvlite.storage.stat_index import StatIndex
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
+    from dvlite.storage import transfer
     from dvlite.storage.remote_store import RemoteStore
 
 DVLITE_DIR = ".dvlite"
@@ -166,6 +167,13 @@ class Repo:
     @property
     def link_strategies(self) -> tuple[str, ...]:
         return tuple(self.config.get("cache.link"))
+
+    @property
+    def layout(self) -> transfer.Layout:
+        """How pushes store objects on remotes: chunks for big files, packs for small ones."""
+        from dvlite.storage.transfer import Layout  # noqa: PLC0415  (loads only to push)
+
+        return Layout(self.config.get("core.chunk_min_size"), self.config.get("core.pack_size"))
 
     def remote(self, name: str | None = None) -> RemoteStore:
         """The remote called ``name``, or the default one (``core.remote``)."""

@@ -3,6 +3,7 @@ deterministic, its command templates expand, its report applies the targets. No 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import shutil
 from pathlib import Path
@@ -75,3 +76,97 @@ def test_run_reports_failures(bench: SimpleNamespace, tmp_path: Path) -> None:
     assert ok.peak_kib > 0
     with pytest.raises(bench.measure.CommandError, match="exited with 1"):
         bench.measure.run([["false"]], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, log=log)
+
+
+@pytest.fixture
+def issue9(bench: SimpleNamespace) -> SimpleNamespace:
+    names = ("versions", "remotes", "wire")
+    return SimpleNamespace(**{name: importlib.import_module(name) for name in names})
+
+
+def test_version_edits_change_what_they_say(issue9: SimpleNamespace, tmp_path: Path) -> None:
+    v = issue9.versions
+    kib = 1024
+    spec = v.Versions("T", "model.ckpt", 64 * kib, 4 * kib, seed=1, edits=(
+        v.Edit("a", "overwrite", kib, seed=2), v.Edit("b", "append", 2 * kib, seed=3),
+        v.Edit("c", "insert", 0, seed=4), v.Edit("d", "tensors", 2, seed=5)))
+    first = v.generate_first(spec, tmp_path / "one")
+    assert _contents(first) == _contents(v.generate_first(spec, tmp_path / "two"))
+    path = first / "model.ckpt"
+    size = v.HEADER + 64 * kib
+    assert path.stat().st_size == size
+    assert all(b & 0x7C == 0x3C for b in path.read_bytes()[v.HEADER + 3::4])  # float-ish
+    versions = [path.read_bytes()]
+    for number, edit in enumerate(spec.edits, start=2):
+        v.apply_edit(spec, edit, path, number)
+        versions.append(path.read_bytes())
+    before, edited, appended, inserted, tensors = versions
+    assert len(edited) == size
+    assert sum(x != y for x, y in zip(before, edited, strict=True)) > kib * 0.9
+    assert appended[:size] == edited
+    assert len(appended) == size + 2 * kib
+    half, grown = len(appended) // 2, len(appended) // 100
+    assert inserted[:half] + inserted[half + grown:] == appended
+    differ = {i // (4 * kib) for i, (x, y) in enumerate(zip(inserted, tensors, strict=True))
+              if x != y}
+    assert sorted(differ)[0] == 0  # the header (block 0), and two tensors
+    assert len(differ) == 3
+
+
+def test_traffic_is_measured_and_summed(bench: SimpleNamespace, issue9: SimpleNamespace,
+                                        tmp_path: Path) -> None:
+    remote = issue9.remotes.LocalRemote(tmp_path)
+    remote.fresh("k")
+    watch = issue9.remotes.Watch(remote, "k")
+    (tmp_path / "k" / "ab").mkdir()
+    (tmp_path / "k" / "ab" / "cdef").write_bytes(b"x" * 1000)
+    traffic = watch.done()
+    assert (traffic.uploaded, traffic.stored, traffic.objects) == (1000, 1000, 1)
+    assert traffic.requests is None
+    m = bench.measure
+    both = m.total([m.Sample(1.0, 10, m.Traffic(5, 5, 1, 2, 30, 40)),
+                    m.Sample(2.0, 20, m.Traffic(7, 12, 2, 3, 50, 60))])
+    assert both == m.Sample(3.0, 20, m.Traffic(12, 12, 2, 5, 80, 100))
+    results = bench.report.Results()
+    results.record("W7 s3", "push", "dvlite", both)
+    assert "| W7 s3 | push | dvlite | 3.000 | 0.0 | 0.0 | 2 | 5 |" in bench.report.storage_table(
+        results.rows(), ["dvlite", "DVC"])
+
+
+def test_proxy_and_request_log_count_http(issue9: SimpleNamespace, tmp_path: Path) -> None:
+    import http.server
+    import threading
+    import urllib.request
+
+    log = tmp_path / "server.log"
+    log.write_bytes(b"")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"y" * 5000
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            with log.open("a") as out:  # the access-log format werkzeug (moto_server) writes
+                out.write(f"127.0.0.1 - - [{self.log_date_time_string()}] {format % args}\n")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    upstream = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        requests = issue9.wire.RequestLog(log, upstream)
+        with contextlib.closing(issue9.wire.CountingProxy(upstream)) as proxy:
+            for name in ("a", "b", "c"):
+                with urllib.request.urlopen(f"{proxy.endpoint}/bucket/{name}") as response:
+                    assert len(response.read()) == 5000
+            assert requests.requests() == 3
+            assert list(requests.recent) == ["GET /bucket/a", "GET /bucket/b", "GET /bucket/c"]
+            sent, received = proxy.counts()
+        assert 3 * 5000 < received < 3 * 6000
+        assert 0 < sent < 3 * 500
+    finally:
+        server.shutdown()
+        server.server_close()

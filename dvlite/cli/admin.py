@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dvlite.cli.options import Options, options_of
-from dvlite.cli.output import Bar, data, emit_json, message
+from dvlite.cli.output import Bar, data, emit_json, message, size_text
 from dvlite.errors import CorruptObjectError, DvliteError, UsageError
 
 if TYPE_CHECKING:
@@ -112,23 +112,61 @@ def _render(value: object) -> str:
     return str(value)
 
 
-def fsck(ctx: typer.Context, as_json: Json = False) -> None:
-    """Verify every cached object against its oid; quarantine bad ones."""
+def fsck(
+    ctx: typer.Context,
+    remote: Annotated[str | None, typer.Option(
+        "--remote", "-r", metavar="[NAME]", show_default=False,
+        help="Check this remote instead (the default one if no NAME): its objects, packs and "
+        "chunk lists. Downloads everything it holds; changes nothing there.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Verify every cached object against its oid; quarantine bad ones. Chunk lists kept in
+    the cache that no longer match their file are removed (they are made again when needed)."""
+    options = options_of(ctx)
+    if remote is not None:
+        _fsck_remote(options, remote or None, as_json=as_json)
+        return
     from dvlite.ops import fsck as fsck_op  # noqa: PLC0415
 
-    options = options_of(ctx)
     with options.repo() as repo, Bar(options, "verifying", unit="objects") as bar:
         result = fsck_op.fsck(repo, progress=bar)
     if as_json:
         emit_json(result)
     else:
         message(options, f"checked {result.checked} objects, {len(result.quarantined)} bad")
+        if result.recipes_removed:
+            message(options, f"removed {len(result.recipes_removed)} of "
+                             f"{result.recipes_checked} chunk lists that no longer matched "
+                             "their file (derived data: made again when needed)")
     if result.quarantined:
         oid, moved = result.quarantined[0]
         raise CorruptObjectError(
             f"{len(result.quarantined)} corrupt object(s) moved out of the cache, "
             f"first {oid} to `{moved}`",
             hint="`dvlite status` shows what lost its data; `dvlite add` it again from a copy",
+        )
+
+
+def _fsck_remote(options: Options, remote: str | None, *, as_json: bool) -> None:
+    from dvlite.ops import fsck_remote as fsck_op  # noqa: PLC0415
+
+    with options.repo() as repo, Bar(options, "verifying", unit="objects") as bar:
+        result = fsck_op.fsck_remote(repo, remote, progress=bar)
+    if as_json:
+        emit_json(result)
+    else:
+        for bad in result.bad:
+            data(f"bad: {bad}")
+        message(options, f"checked {result.objects} objects, {result.packs} packs "
+                         f"({result.packed} objects) and {result.recipes} chunk lists on "
+                         f"{result.remote} ({size_text(result.bytes_checked)}), "
+                         f"{len(result.bad)} bad")
+    if result.bad:
+        raise CorruptObjectError(
+            f"{len(result.bad)} bad piece(s) on {result.remote}, first the {result.bad[0]}",
+            hint="nothing was changed on the remote. Delete each bad piece there (a pack: "
+            "`packs/<id>.idx`; a chunk list: `recipes/<oid>`), then `dvlite push` from a clone "
+            "that has the data; or, if nothing needs it any more, `dvlite gc --cloud` drops it",
         )
 
 

@@ -83,7 +83,8 @@ def status(
     targets: Targets = None,
     remote: Annotated[str | None, typer.Option(
         "--remote", "-r", metavar="[NAME]", show_default=False,
-        help="Also list what is not on this remote (the default one if no NAME).")] = None,
+        help="Also list what is not on this remote (the default one if no NAME), and how "
+        "many bytes a push would send: of big files, only the chunks it lacks.")] = None,
     exit_code: Annotated[bool, typer.Option("--exit-code",
                                             help="Exit 1 when anything differs.")] = False,
     as_json: Json = False,
@@ -106,6 +107,11 @@ def status(
         emit_json(document)
     else:
         print_status(result, unpushed)
+        if unpushed:
+            size, to_send = (sum(e.size for e in unpushed), sum(e.to_send for e in unpushed))
+            message(options, f"a push would send {size_text(to_send)} of the {size_text(size)} "
+                    "not on the remote" + (": chunks it has, or that files share, go up once"
+                                           if to_send < size else ""))
         if not result.entries and not unpushed:
             message(options, f"all {result.checked} tracked paths match their pointers"
                     + (" and are on the remote" if remote is not None else ""))
@@ -192,14 +198,16 @@ def ls(
         help="Also say whether this remote (the default one if no NAME) has it.")] = None,
     as_json: Json = False,
 ) -> None:
-    """List tracked data: path, size, oid, whether it is in the cache (and on a remote)."""
+    """List tracked data: path, size, oid, whether it is in the cache (and on a remote).
+    `--json` adds, for a file whose chunk list is in the cache (a big file pushed or pulled),
+    its `chunks` and `shared_bytes`: bytes in chunks that other such files use too."""
     from dvlite.ops import ls as ls_op  # noqa: PLC0415
 
     options = options_of(ctx)
     with options.repo() as repo:
         rel = repo.rel(options.path(path)) if path is not None else ""
         entries = ls_op.ls(repo, rel, rev=rev, on_remote=remote is not None,
-                           remote=remote or None)
+                           remote=remote or None, chunks=as_json)
     if as_json:
         emit_json(entries)
         return

@@ -26,18 +26,20 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from dvlite.errors import (
-    CorruptObjectError,
     DvliteError,
     MissingObjectError,
     UnsafeOperationError,
 )
-from dvlite.fsutil import NO_PROGRESS, Progress, is_within, run_parallel
+from dvlite.fsutil import NO_PROGRESS, Progress, is_within
 from dvlite.ops.exp_store import experiments
+from dvlite.ops.gc_remote import RemotePlan, collect_remote, plan_remote
 from dvlite.ops.sync import Scope, objects_needed, targets_in_scope
 from dvlite.repo import CACHE_USERS, Repo
 from dvlite.storage import links
+from dvlite.storage.chunks import RecipeStore
 from dvlite.storage.hashing import Oid, is_oid
-from dvlite.storage.manifest import MAGIC, Manifest
+from dvlite.storage.manifest import Manifest
+from dvlite.storage.remote_index import RemoteIndex
 from dvlite.workspace import resolve_targets
 
 if TYPE_CHECKING:
@@ -72,13 +74,13 @@ class GcPlan:
     referenced: int  # distinct objects referenced in scope
     cache: StorePlan
     temp_files: dict[str, int]  # stale temp file in the cache → size
-    remote: StorePlan | None = None
+    remote: RemotePlan | None = None
     remote_name: str | None = None  # as asked for (None: the default remote)
 
     @property
     def empty(self) -> bool:
         return not (self.cache.unreferenced or self.temp_files
-                    or (self.remote is not None and self.remote.unreferenced))
+                    or (self.remote is not None and not self.remote.empty))
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,8 @@ def plan(
                 unreferenced[oid] = _size(repo.cache.path(oid))
         cache = StorePlan.of(f"cache `{repo.cache.root}`", listed, unreferenced)
         temp_files = _stale_temp_files(repo, time.time() if now is None else now)
-    remote_plan = _remote_plan(store, refs) if store is not None else None
+    remote_plan = (plan_remote(repo, store, refs, now=time.time() if now is None else now,
+                               stale_after=STALE_AFTER) if store is not None else None)
     return GcPlan(replace(scope, workspace=True), revisions, len(refs), cache, temp_files,
                   remote_plan, remote)
 
@@ -120,15 +123,19 @@ def collect(repo: Repo, gc_plan: GcPlan, *, progress: Progress = NO_PROGRESS) ->
         refs, _ = referenced(repo, gc_plan.scope, store)
         refs |= _shared_refs(repo)
         cache_todo = [oid for oid in gc_plan.cache.unreferenced if oid not in refs]
-        remote_todo = ([oid for oid in gc_plan.remote.unreferenced if oid not in refs]
-                       if gc_plan.remote is not None else [])
-        progress.set_size(len(cache_todo) + len(gc_plan.temp_files) + len(remote_todo))
-        if store is not None:
+        remote_todo: list[Oid] = []
+        progress.set_size(len(cache_todo) + len(gc_plan.temp_files)
+                          + (len(gc_plan.remote.unreferenced) if gc_plan.remote else 0))
+        if store is not None and gc_plan.remote is not None:
             # before the cache's: a rerun after a kill still finds the manifests there
-            _delete_remote(repo, store, remote_todo, progress)
+            remote_todo = collect_remote(repo, store, gc_plan.remote, refs, progress)
         for oid in cache_todo:
             repo.cache.delete(oid)
             progress.relative_update(1)
+        recipes = RecipeStore(repo.cache)
+        for oid in recipes.iter_oids():  # how a file was chunked, kept while the file is
+            if not repo.cache.exists(oid):
+                recipes.delete(oid)
         for path in gc_plan.temp_files:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
@@ -141,28 +148,6 @@ def collect(repo: Repo, gc_plan: GcPlan, *, progress: Progress = NO_PROGRESS) ->
         remote_size = 0
     return GcResult(len(cache_todo), sum(gc_plan.cache.unreferenced[oid] for oid in cache_todo),
                     len(gc_plan.temp_files), len(remote_todo), remote_size, tuple(sorted(kept)))
-
-
-def _delete_remote(repo: Repo, store: RemoteStore, oids: list[Oid], progress: Progress) -> None:
-    """Delete the folder manifests among ``oids`` (those the cache holds) before the rest: so a
-    killed gc never leaves a remote that lists a folder whose files it lacks, as uploads send
-    them after the files for the same reason."""
-
-    def delete(oid: Oid) -> None:
-        store.delete(oid)
-        progress.relative_update(1)
-
-    manifests: list[Oid] = []
-    others: list[Oid] = []
-    for oid in oids:
-        try:
-            with open(repo.cache.path(oid), "rb") as f:
-                head = f.read(len(MAGIC))
-        except FileNotFoundError:
-            head = b""
-        (manifests if head == MAGIC else others).append(oid)
-    run_parallel(delete, manifests, store.jobs)
-    run_parallel(delete, others, store.jobs)
 
 
 def referenced(repo: Repo, scope: Scope, store: RemoteStore | None = None, *,
@@ -226,17 +211,11 @@ def _shared_refs(repo: Repo) -> set[Oid]:
 
 
 def _remote_manifest(repo: Repo, store: RemoteStore, ptr: Pointer) -> Manifest | None:
-    """The folder's manifest read from the remote, verified; None when it is not there."""
-    try:
-        with store.open(ptr.oid) as f, store.errors():
-            data = f.read()
-    except MissingObjectError:
+    """The folder's manifest read from the remote (plain or packed), verified; None when it is
+    not there."""
+    data = RemoteIndex(store, repo.cache).read_object(ptr.oid)
+    if data is None:
         return None
-    if repo.cache.hash_of(data) != ptr.oid:
-        raise CorruptObjectError(
-            f"object {ptr.oid} on {store.name} is corrupt (a file list for `{ptr.path}`)",
-            hint="repair the remote's copy: push it again from a clone that has it",
-        )
     return Manifest.from_bytes(data, source=f"{ptr.oid} on {store.name}",
                                algorithm=repo.cache.algorithm)
 
@@ -288,21 +267,6 @@ def _stale_temp_files(repo: Repo, now: float) -> dict[str, int]:
         except FileNotFoundError:
             pass
     return found
-
-
-def _remote_plan(store: RemoteStore, refs: set[Oid]) -> StorePlan:
-    listed = list(store.iter_oids())
-    unreferenced = sorted(oid for oid in listed if oid not in refs)
-
-    def size(oid: Oid) -> int:
-        with store.errors():
-            try:
-                return int(store.fs.size(store.path(oid)))
-            except FileNotFoundError:
-                return 0
-
-    sizes = run_parallel(size, unreferenced, store.jobs)
-    return StorePlan.of(store.name, len(listed), dict(zip(unreferenced, sizes, strict=True)))
 
 
 def _size(path: str) -> int:

@@ -1,4 +1,9 @@
-"""``dvlite ls``: tracked data at a revision or in the workspace."""
+"""``dvlite ls``: tracked data at a revision or in the workspace.
+
+With ``chunks``, each file whose chunk list (recipe) is in the cache says how many chunks it
+has and how many of its bytes are in chunks that other files with a chunk list in the cache
+also use: what versions of a big file share, which a remote stores once (ops/sharing.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from dvlite.errors import CorruptObjectError, MissingObjectError, PathError, PointerError
+from dvlite.ops.sharing import with_sharing
+from dvlite.storage.remote_index import RemoteIndex
 from dvlite.workspace import Tracked, below, find_tracked, pointer_entries, tracked_at
 
 if TYPE_CHECKING:
@@ -23,20 +30,26 @@ class LsEntry:
     in_cache: bool
     files: int | None = None  # folders
     on_remote: bool | None = None  # None: not asked
+    chunks: int | None = None  # files with a chunk list in the cache, when asked
+    shared_bytes: int | None = None  # of those, bytes in chunks other such files use too
 
 
 def ls(
     repo: Repo, path: str = "", *, rev: str | None = None, on_remote: bool = False,
-    remote: str | None = None,
+    remote: str | None = None, chunks: bool = False,
 ) -> list[LsEntry]:
     """Tracked paths at or below ``path`` (repo-relative); inside a tracked folder, its files.
-    With ``on_remote``, whether ``remote`` (default: the default one) holds each."""
+    With ``on_remote``, whether ``remote`` (default: the default one) holds each; with
+    ``chunks``, what each file's chunks share with other files."""
     found = _list(repo, path, rev)
+    if chunks:
+        found = with_sharing(repo, found)
     if not on_remote:
         return found
     store = repo.remote(remote)
-    # a folder's manifest goes up only after all its files, so it alone says the folder is there
-    absent = store.missing({e.oid for e in found}, jobs=store.jobs)
+    # a folder's manifest goes up only after all its files, so it alone says the folder is
+    # there; and a file may be there plain, packed or as chunks
+    absent = RemoteIndex(store, repo.cache).missing({e.oid for e in found}, jobs=store.jobs)
     return [replace(e, on_remote=e.oid not in absent) for e in found]
 
 

@@ -39,6 +39,7 @@ from dvlite.pipeline.runcache import (
 )
 from dvlite.storage import links, transfer
 from dvlite.storage.manifest import Entry, Manifest
+from dvlite.storage.remote_index import RemoteIndex
 from dvlite.workspace import scan
 
 if TYPE_CHECKING:
@@ -146,8 +147,11 @@ def push(repo: Repo, store: RemoteStore, *, jobs: int, progress: Progress) -> Tr
     runs = runs_of(repo)
     ready = [run for key in runs.stored_keys() for run in runs.complete(key)]
 
+    index = RemoteIndex(store, repo.cache)
+
     def send(oids: Mapping[Oid, int]) -> TransferResult:
-        return transfer.upload(repo.cache, store, oids, jobs=jobs, progress=progress)
+        return transfer.upload(repo.cache, store, oids, jobs=jobs, progress=progress,
+                               layout=repo.layout, index=index)
 
     result = send({oid: size for run in ready for oid, size in run.files.items()})
     ready = [run for run in ready if not run.files.keys() & result.failed.keys()]
@@ -158,11 +162,16 @@ def push(repo: Repo, store: RemoteStore, *, jobs: int, progress: Progress) -> Tr
     algorithm = repo.cache.algorithm
     for key, oids in _by_key((run.key, run.oid) for run in ready).items():
         # a damaged index on the remote is replaced
-        old = decode_index(store.read_run(key, limit=INDEX_LIMIT) or b"", algorithm) or []
+        old = decode_index(_read_index(store, key) or b"", algorithm) or []
         new = merge(old, oids)
         if new != old:
-            store.write_run(key, encode_index(new))
+            store.put_bytes(store.keyed(RUNS_DIR, key), encode_index(new), replace=True)
     return result
+
+
+def _read_index(store: RemoteStore, key: Oid) -> bytes | None:
+    """The remote's index file of ``key``, up to INDEX_LIMIT bytes; None when there is none."""
+    return store.read(store.keyed(RUNS_DIR, key), 0, INDEX_LIMIT)
 
 
 def fetch(repo: Repo, store: RemoteStore, *, jobs: int, progress: Progress) -> TransferResult:
@@ -170,13 +179,16 @@ def fetch(repo: Repo, store: RemoteStore, *, jobs: int, progress: Progress) -> T
     the local index, as newer than what it had."""
     runs = runs_of(repo)
     algorithm = repo.cache.algorithm
-    keys = store.run_keys()
-    indexes = run_parallel(lambda key: store.read_run(key, limit=INDEX_LIMIT), keys, jobs)
+    keys = store.keys_in(RUNS_DIR)
+    indexes = run_parallel(lambda key: _read_index(store, key), keys, jobs)
     listed = [(key, oid) for key, data in zip(keys, indexes, strict=True)
               for oid in decode_index(data or b"", algorithm) or []]
 
+    index = RemoteIndex(store, repo.cache)
+
     def bring(oids: Mapping[Oid, int]) -> TransferResult:
-        return transfer.download(store, repo.cache, oids, jobs=jobs, progress=progress)
+        return transfer.download(store, repo.cache, oids, jobs=jobs, progress=progress,
+                                 index=index)
 
     result = bring({oid: 0 for _, oid in listed})
     entries = [(key, oid, lock) for key, oid in listed

@@ -8,7 +8,8 @@ whose files it lacks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import os
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from dvlite import pointer as pointers
@@ -16,7 +17,9 @@ from dvlite.errors import MissingObjectError, PointerError, RemoteError
 from dvlite.fsutil import NO_PROGRESS, Progress
 from dvlite.ops import runcache
 from dvlite.ops.checkout import CheckoutResult, checkout
+from dvlite.ops.sharing import bytes_to_send
 from dvlite.storage import transfer
+from dvlite.storage.remote_index import RemoteIndex
 from dvlite.workspace import Target, Tracked, below, manifest_of, resolve_targets, tracked_at
 
 if TYPE_CHECKING:
@@ -57,6 +60,10 @@ class RemoteStatusEntry:
     path: str
     missing: int  # objects of this path the remote lacks
     total: int
+    # bytes of those objects, and what a push sends of them: big files only the chunks the
+    # remote lacks (ops/sharing.py). Sizes describe an entry, they do not tell entries apart.
+    size: int = field(default=0, compare=False)
+    to_send: int = field(default=0, compare=False)
 
 
 def targets_in_scope(repo: Repo, targets: Sequence[str], scope: Scope) -> list[Target]:
@@ -100,12 +107,15 @@ def push(
         absent = repo.cache.missing(needed.files)
         lacking = sorted(set(needed.unreadable) | {needed.paths[oid] for oid in absent})
         sendable = {oid: size for oid, size in needed.files.items() if oid not in absent}
-        result = transfer.upload(repo.cache, store, sendable, jobs=jobs, progress=progress)
+        index = RemoteIndex(store, repo.cache)
+        result = transfer.upload(repo.cache, store, sendable, jobs=jobs, progress=progress,
+                                 layout=repo.layout, index=index)
         # a manifest goes up only when every one of its files is there
         incomplete = set(result.failed) | absent
         complete = {oid: 0 for oid, members in needed.manifests.items()
                     if not members & incomplete}
-        result += transfer.upload(repo.cache, store, complete, jobs=jobs, progress=progress)
+        result += transfer.upload(repo.cache, store, complete, jobs=jobs, progress=progress,
+                                  layout=repo.layout, index=index)
         if run_cache:
             result += runcache.push(repo, store, jobs=jobs, progress=progress)
         return SyncResult.of(result, lacking)
@@ -142,9 +152,12 @@ def pull(
 def _fetch(repo: Repo, store: RemoteStore, chosen: list[Target], *, jobs: int,
            progress: Progress) -> TransferResult:
     folders = {t.tracked.pointer.oid: 0 for t in chosen if t.tracked.pointer.kind == "dir"}
-    result = transfer.download(store, repo.cache, folders, jobs=jobs, progress=progress)
+    index = RemoteIndex(store, repo.cache)
+    result = transfer.download(store, repo.cache, folders, jobs=jobs, progress=progress,
+                               index=index)
     files = objects_needed(repo, chosen).files
-    return result + transfer.download(store, repo.cache, files, jobs=jobs, progress=progress)
+    return result + transfer.download(store, repo.cache, files, jobs=jobs, progress=progress,
+                                      index=index)
 
 
 @dataclass(frozen=True)
@@ -185,18 +198,37 @@ def remote_status(
     repo: Repo, targets: Sequence[str] = (), *, remote: str | None = None,
     jobs: int | None = None,
 ) -> list[RemoteStatusEntry]:
-    """For each workspace target, how many of its objects the remote lacks."""
+    """For each workspace target, how many of its objects the remote lacks, their bytes, and
+    how many bytes a push would send of them."""
     store = repo.remote(remote)
+    jobs = jobs or store.jobs
     chosen = resolve_targets(repo, targets)
     per_target = []
     for target in chosen:
         needed = objects_needed(repo, [target])
-        whole = {target.tracked.pointer.oid} if not target.sub else set()
-        per_target.append((target, set(needed.files) | whole))
-    everything = {oid for _, oids in per_target for oid in oids}
-    absent = store.missing(everything, jobs=jobs or store.jobs)
+        sizes = dict(needed.files)
+        if not target.sub:  # the whole: a folder's manifest (its size, if cached) or the file
+            sizes.setdefault(target.tracked.pointer.oid, _cached_size(repo, target))
+        per_target.append((target, sizes))
+    everything = {oid for _, sizes in per_target for oid in sizes}
+    index = RemoteIndex(store, repo.cache)
+    absent = index.missing(everything, jobs=jobs)
+    unpushed = [(target, sizes, {oid: size for oid, size in sizes.items() if oid in absent})
+                for target, sizes in per_target if absent.intersection(sizes)]
+    sending = bytes_to_send(repo, index, [lacking for _, _, lacking in unpushed], jobs=jobs)
     return [
-        RemoteStatusEntry(target.path, len(oids & absent), len(oids))
-        for target, oids in per_target
-        if oids & absent
+        RemoteStatusEntry(target.path, len(lacking), len(sizes), sum(lacking.values()), to_send)
+        for (target, sizes, lacking), to_send in zip(unpushed, sending, strict=True)
     ]
+
+
+def _cached_size(repo: Repo, target: Target) -> int:
+    """The size of a target's whole object: a file's from its pointer, a folder manifest's
+    from the cache (0 when not cached: it is small)."""
+    ptr = target.tracked.pointer
+    if ptr.kind == "file":
+        return ptr.size
+    try:
+        return os.path.getsize(repo.cache.path(ptr.oid))
+    except FileNotFoundError:
+        return 0

@@ -21,6 +21,7 @@ import shutil
 import threading
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dvlite.errors import DvliteError, MissingObjectError, RemoteError, RemoteUnavailableError
@@ -38,7 +39,6 @@ _PAGE = 1000  # keys an object store returns per listing request
 _FOLDERS = 256  # 2-hex folders
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # a full disk or a size limit, never the network
 _SLOWEST_UPLOAD = 64 << 10  # bytes a second: an upload slower than this is stalled
-RUNS = "runs"  # the run cache's index, below the root
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,9 @@ class Traits:
     native_get: bool = False
     get_options: Mapping[str, Any] = field(default_factory=dict)  # for fs.get_file
     put_options: Callable[[int], Mapping[str, Any]] | None = None  # size → fs.put_file's
+    # fs.cat_file reads only the range asked for (sshfs's reads the whole file, and says
+    # nothing: a seek in an open file reads just the range there)
+    ranged_cat: bool = True
 
 
 class RemoteStore:
@@ -168,6 +171,14 @@ class RemoteStore:
                 return set()
         return {prefix + posixpath.basename(n.rstrip("/")) for n in names}
 
+    def size(self, oid: Oid) -> int:
+        """The object's size in bytes; 0 when it is not there."""
+        with self.errors():
+            try:
+                return int(self.fs.size(self.path(oid)))
+            except FileNotFoundError:
+                return 0
+
     def iter_oids(self) -> Iterator[Oid]:
         return iter(self._oids_below(self.root))
 
@@ -198,20 +209,44 @@ class RemoteStore:
             with self.errors():
                 self._disk.add_copy(local_path, oid)
             return
+        self.put_file_at(local_path, self.path(oid))
+
+    def put_file_at(self, local_path: str, final: str) -> None:
+        """Upload a local file to the path ``final`` below the root (an object, a pack);
+        visible there only once complete. A file already there is kept."""
         size = os.path.getsize(local_path)
         options = self.traits.put_options(size) if self.traits.put_options else {}
-        self._put(self.path(oid), lambda dest: self._upload(local_path, dest, size, options),
+        self._put(final, lambda dest: self._upload("put_file", size, local_path, dest, **options),
                   replace=False)
 
-    def _upload(self, local_path: str, dest: str, size: int, options: Mapping[str, Any]) -> None:
+    def put_range(self, local_path: str, offset: int, size: int, oid: Oid) -> None:
+        """Upload ``size`` bytes of a local file from ``offset`` as the object ``oid`` (a chunk
+        of a cached file: bytes this process trusts)."""
+        self._check_writable()
+        if self._disk is not None:
+            with self.errors():
+                self._disk.add_copy(local_path, oid, offset=offset, size=size)
+            return
+        with open(local_path, "rb", buffering=0) as f:
+            data = os.pread(f.fileno(), size, offset)
+        self.put_bytes(self.path(oid), data)
+
+    def put_bytes(self, final: str, data: bytes, *, replace: bool = False) -> None:
+        """Write a small file at the path ``final`` below the root (a recipe, a pack index);
+        without ``replace`` a file already there is kept."""
+        self._put(final, lambda dest: self._upload("pipe_file", len(data), dest, data),
+                  replace=replace)
+
+    def _upload(self, method: str, size: int, *args: Any, **options: Any) -> None:
+        """``fs.<method>(*args, **options)`` (put_file or pipe_file) sending ``size`` bytes."""
         if self.timeout is None or not getattr(self.fs, "async_impl", False):
-            self.fs.put_file(local_path, dest, **options)
+            getattr(self.fs, method)(*args, **options)
             return
         # aiohttp and asyncssh bound the wait for an answer, not for a server that stopped
         # taking the body: the whole upload gets a deadline, at a rate no real link is below
         from fsspec.asyn import sync  # noqa: PLC0415  (fsspec loads only with a remote)
 
-        sync(self.fs.loop, self.fs._put_file, local_path, dest,
+        sync(self.fs.loop, getattr(self.fs, "_" + method), *args,
              timeout=self.timeout + size / _SLOWEST_UPLOAD, **options)
 
     def get_file(self, oid: Oid, local_path: str) -> None:
@@ -228,31 +263,66 @@ class RemoteStore:
             except FileNotFoundError:
                 raise self._not_here(oid) from None
 
-    # The run cache's index: small files at runs/<key 2 hex>/<rest>, beside the objects.
+    # Files beside the objects, named by a path below the root: the run cache's index
+    # (runs/<2 hex>/<rest>), recipes of chunked files and packs of small objects.
 
-    def run_path(self, key: Oid) -> str:
-        return f"{self.root}/{RUNS}/{key[:2]}/{key[2:]}"
+    def below(self, *parts: str) -> str:
+        return "/".join((self.root, *parts))
 
-    def run_keys(self) -> list[Oid]:
-        return self._oids_below(f"{self.root}/{RUNS}")
+    def keyed(self, folder: str, key: Oid) -> str:
+        """``<root>/<folder>/<2 hex>/<rest>``: the file of ``key`` in a folder of such files."""
+        return self.below(folder, key[:2], key[2:])
 
-    def read_run(self, key: Oid, *, limit: int) -> bytes | None:
-        """The first ``limit`` bytes of the index file of ``key``; None when there is none."""
-        path = self.run_path(key)
+    def keys_in(self, folder: str) -> list[Oid]:
+        return self._oids_below(self.below(folder))
+
+    def read(self, path: str, start: int | None = None, end: int | None = None) -> bytes | None:
+        """The bytes of the file ``path`` (from ``start`` up to ``end``, when given); None when
+        there is no such file."""
         with self.errors():
             try:
-                with self.fs.open(path, "rb") as f:
-                    data: bytes = f.read(limit)
-                    return data
+                if self._disk is not None:
+                    with open(path, "rb", buffering=0) as f:
+                        first = start or 0
+                        size = end - first if end is not None else os.fstat(f.fileno()).st_size
+                        return os.pread(f.fileno(), size, first)
+                if start is not None and not self.traits.ranged_cat:
+                    with self.fs.open(path, "rb") as f:
+                        f.seek(start)
+                        ranged: bytes = f.read(-1 if end is None else end - start)
+                        return ranged
+                # a whole file: the way a download asks (s3fs would ask its size first)
+                whole = self.traits.get_options if start is None and end is None else {}
+                data: bytes = self.fs.cat_file(path, start=start, end=end, **whole)
+                return data
             except FileNotFoundError:
                 if self._probe(path):  # some backends say "not found" for any failure
                     raise
                 return None
+            except OSError as exc:
+                # a range starting past the end (s3fs turns S3's 416 InvalidRange into EINVAL):
+                # the file is shorter than asked, as a local read would say with fewer bytes
+                if start is not None and exc.errno == errno.EINVAL:
+                    return b""
+                raise
 
-    def write_run(self, key: Oid, data: bytes) -> None:
-        """Replace the index file of ``key``: readers see the old or the new one, never a
-        part (or, on backends that cannot rename onto a file, briefly none: no entries)."""
-        self._put(self.run_path(key), lambda dest: self.fs.pipe_file(dest, data), replace=True)
+    def listing(self, folder: str) -> dict[str, float | None]:
+        """The files in ``folder``: name → modification time (seconds; None when the backend
+        does not say)."""
+        with self.errors():
+            self.fs.invalidate_cache(folder)
+            try:
+                entries = self.fs.ls(folder, detail=True)
+            except FileNotFoundError:
+                return {}
+        return {posixpath.basename(e["name"].rstrip("/")): _mtime(e) for e in entries
+                if e.get("type") != "directory"}
+
+    def delete_at(self, path: str) -> None:
+        if self.read_only:
+            raise RemoteError(f"{self.name} is read-only")
+        with self.errors(), contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(path)
 
     def _put(self, final: str, write: Callable[[str], None], *, replace: bool) -> None:
         """``write(path)`` the file at ``final``, under a temp name first unless the backend
@@ -316,10 +386,18 @@ class RemoteStore:
         )
 
     def delete(self, oid: Oid) -> None:
-        if self.read_only:
-            raise RemoteError(f"{self.name} is read-only")
-        with self.errors(), contextlib.suppress(FileNotFoundError):
-            self.fs.rm_file(self.path(oid))
+        self.delete_at(self.path(oid))
+
+
+def _mtime(entry: Mapping[str, Any]) -> float | None:
+    """A listing entry's modification time, whichever name the backend gives it."""
+    for key in ("mtime", "LastModified", "last_modified", "modified", "created"):
+        value = entry.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, datetime):
+            return value.timestamp()
+    return None
 
 
 class _Reader:

@@ -241,6 +241,8 @@ def test_ls_json(tracked: TmpRepo, cli: Cli) -> None:
             "in_cache": True,
             "files": 2,
             "on_remote": None,  # not asked: no --remote
+            "chunks": None,  # a folder; and no chunk list in the cache
+            "shared_bytes": None,
         },
         {
             "path": "model.bin",
@@ -250,6 +252,8 @@ def test_ls_json(tracked: TmpRepo, cli: Cli) -> None:
             "in_cache": True,
             "files": None,
             "on_remote": None,
+            "chunks": None,
+            "shared_bytes": None,
         },
     ]
 
@@ -296,7 +300,8 @@ def test_fsck_json(tracked: TmpRepo, cli: Cli) -> None:
     result = cli("fsck", "--json")
     assert result.code == 0
     # data: 2 files + 1 manifest; model.bin: 1 file
-    assert _json(result.out) == {"checked": 4, "quarantined": []}
+    assert _json(result.out) == {"checked": 4, "quarantined": [], "recipes_checked": 0,
+                                 "recipes_removed": []}
 
 
 def test_fsck_json_reports_corruption(tracked: TmpRepo, cli: Cli) -> None:

@@ -64,6 +64,8 @@ class Scenario:
     repo: str = "repo"  # where the command runs
     # an extra look at a project where the command finished (status clean, outputs right)
     done: Callable[[Path], None] | None = None
+    # what else must hold after every kill (a remote's packs and chunk lists complete)
+    killed: Callable[[Path], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,8 @@ class Harness:
             landed.append(point)
             assert_consistent(base, self.scenario.repo, self.scenario.stores,
                               remotes=self.scenario.remotes, before=ref.before, kept=ref.after)
+            if self.scenario.killed is not None:
+                self.scenario.killed(base)
         where = f"{where}, after {', '.join(map(str, landed)) or 'no kill'}"
         code, err = run_to_end(base, self.scenario, base)
         assert code == 0, f"{where}: the rerun failed: {err}"

@@ -3,7 +3,8 @@ that matters: object names are checked with xxhash directly, and stores are walk
 
 - every object under a final name, in the cache and on a remote, hashes to that name;
 - a store holds objects, temp files in ``tmp/`` and the run cache's ``runs/``: nothing else;
-- a remote holds a folder's manifest only together with all of that folder's files;
+- a remote holds a folder's manifest only together with all of that folder's files, and
+  shows a pack only whole and a chunked file only with all its chunks;
 - `dvlite fsck` finds nothing to quarantine;
 - config, pointers and ``dvlite.lock`` parse;
 - no bytes the workspace held before the command are gone: each file's content is still in
@@ -65,14 +66,47 @@ def assert_store_sound(store: Path) -> set[str]:
     return set(objects)
 
 
+def remote_contents(store: Path) -> dict[str, bytes | Path]:
+    """oid → its bytes (packed, or put together from a recipe's chunks) or its file (plain),
+    for everything a remote shows. Read by hand: every pack an index names is whole and each
+    of its objects hashes to its oid; every recipe lists chunks that are all there and make
+    the file it names."""
+    found: dict[str, bytes | Path] = dict(store_objects(store))
+    packs = store / "packs"
+    for index in sorted(packs.glob("*.idx")) if packs.is_dir() else []:
+        text = index.read_text()
+        assert xxh(text.encode()) == index.stem, f"pack index `{index}` is damaged"
+        _, size, *lines = text.splitlines()
+        data = (packs / f"{index.stem}.pack").read_bytes()
+        assert len(data) == int(size), f"pack `{index.stem}` in `{store}` is incomplete"
+        for line in lines:
+            oid, offset, length = line.split()
+            piece = data[int(offset):int(offset) + int(length)]
+            assert xxh(piece) == oid, f"object {oid} in pack `{index.stem}` is corrupt"
+            found[oid] = piece
+    recipes = store / "recipes"
+    for recipe in sorted(recipes.iterdir()) if recipes.is_dir() else []:
+        _, _, *chunks = recipe.read_text().splitlines()
+        pieces = []
+        for line in chunks:
+            chunk = line.split()[0]
+            assert chunk in found, f"recipe {recipe.name} in `{store}` lacks chunk {chunk}"
+            held = found[chunk]
+            pieces.append(held if isinstance(held, bytes) else held.read_bytes())
+        assert xxh(b"".join(pieces)) == recipe.name, f"recipe {recipe.name} makes another file"
+        found[recipe.name] = b"".join(pieces)
+    return found
+
+
 def assert_folders_complete(store: Path) -> None:
-    """A remote never lists a folder whose files it lacks (manifests go up last)."""
-    objects = store_objects(store)
-    for oid, path in objects.items():
-        with path.open("rb") as f:
-            if f.read(len(_MANIFEST_START)) != _MANIFEST_START:
-                continue
-        files = json.loads(path.read_bytes())["files"]
+    """A remote never lists a folder whose files it lacks (manifests go up last), in any of
+    the ways it holds them: plain, packed, or as chunks and a recipe."""
+    objects = remote_contents(store)
+    for oid, held in objects.items():
+        data = held if isinstance(held, bytes) else held.read_bytes()
+        if not data.startswith(_MANIFEST_START):
+            continue
+        files = json.loads(data)["files"]
         lacking = [e["path"] for e in files if e["oid"] not in objects]
         assert lacking == [], f"`{store}` has folder {oid} without its files {lacking[:5]}"
 

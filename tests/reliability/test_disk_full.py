@@ -287,10 +287,16 @@ def test_atomic_write_on_a_full_disk_keeps_the_old_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.dvl"]
 
 
+@pytest.mark.parametrize(("pack_size", "where"), [
+    ("0", r"`.*/remote/"),  # objects one by one, straight into the remote
+    ("65536", r"`.*/cache/tmp/"),  # packs: each is put together in the cache first
+])
 def test_a_folder_remote_that_fills_up(tmp_repo: TmpRepo, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """A push stops at the first object that does not fit, with that one error."""
+                                       monkeypatch: pytest.MonkeyPatch, pack_size: str,
+                                       where: str) -> None:
+    """A push stops at the first object (or pack) that does not fit, with that one error."""
     remote_add(tmp_repo.repo, "store", str(tmp_path / "remote"), default=True)
+    config_set(tmp_repo.repo, "core.pack_size", pack_size)
     repo = tmp_repo.reopen()
     tmp_repo.gen({"data": {f"f{i}.bin": data(f"f{i}", 1000) for i in range(20)}})
     tmp_repo.dvl_add("data")
@@ -299,7 +305,7 @@ def test_a_folder_remote_that_fills_up(tmp_repo: TmpRepo, tmp_path: Path,
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "copy_file_range", no_room)  # how a folder remote gets its bytes
-    with pytest.raises(DiskFullError, match=r"no space left on device writing `.*remote"):
+    with pytest.raises(DiskFullError, match=r"no space left on device writing " + where):
         push(repo)
     monkeypatch.undo()
     assert push(repo).failed == {}

@@ -239,7 +239,8 @@ def test_a_small_push_to_a_big_remote_asks_per_object(repo: TmpRepo,
     result = sync.push(repo.repo)
 
     assert result.transferred == 11
-    assert faulty.calls["ls"] == 0
+    # no 2-hex folder: the folders of packs and recipes, once for the whole push
+    assert faulty.calls["ls"] == 2
     assert faulty.calls["find"] == 0
     assert faulty.calls["exists"] == 11  # 10 files, then the manifest
 
@@ -253,7 +254,7 @@ def test_a_large_push_lists_folders_instead(repo: TmpRepo, faulty: FaultyRemote)
 
     assert result.transferred == 401
     assert faulty.calls["exists"] == 1  # only the manifest's own check
-    assert 0 < faulty.calls["ls"] <= 257
+    assert 2 < faulty.calls["ls"] <= 259  # and the folders of packs and recipes
 
 
 # --- any failure schedule ------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from dvlite.ops.init import config_set
 from dvlite.ops.sync import fetch, push
 from tests.ops.support import cache_oids
 from tests.remote.contract import configure, in_clone
@@ -64,14 +65,26 @@ def difference(after: Counter[str], before: Counter[str]) -> Counter[str]:
     return Counter({k: after[k] - before[k] for k in after if after[k] != before[k]})
 
 
+def make_origin(t: TmpRepo, backend: Backend, *, packs: bool) -> TmpRepo:
+    """A repo tracking a folder of FILES small files, on an empty S3 remote."""
+    configure(t, backend)
+    if not packs:
+        config_set(t.repo, "core.pack_size", "0")
+        t.reopen()
+    t.gen({"data": {f"f{i:03d}.txt": f"file {i}\n" for i in range(FILES)}})
+    t.dvl_add("data")
+    t.git_commit("data")
+    return t
+
+
 @pytest.fixture
 def origin(tmp_repo: TmpRepo, s3_remote: Backend) -> TmpRepo:
-    """A repo tracking a folder of FILES small files, on an empty S3 remote."""
-    configure(tmp_repo, s3_remote)
-    tmp_repo.gen({"data": {f"f{i:03d}.txt": f"file {i}\n" for i in range(FILES)}})
-    tmp_repo.dvl_add("data")
-    tmp_repo.git_commit("data")
-    return tmp_repo
+    return make_origin(tmp_repo, s3_remote, packs=False)
+
+
+@pytest.fixture
+def packing(tmp_repo: TmpRepo, s3_remote: Backend) -> TmpRepo:
+    return make_origin(tmp_repo, s3_remote, packs=True)
 
 
 def test_a_push_sends_one_put_per_object_after_one_listing(
@@ -84,9 +97,10 @@ def test_a_push_sends_one_put_per_object_after_one_listing(
     sent = difference(requests_to(moto_server, s3_remote), before)
     assert result.transferred == FILES + 1  # the files and the folder's manifest
     assert sent["PUT"] == FILES + 1
-    # what the remote has: a sample folder, then the whole (empty) store, and the manifest's
-    # own check; never one request per object, nor one per 2-hex folder (256)
-    assert sent.total() - sent["PUT"] <= 10, sent
+    # what the remote has: a sample folder, then the whole (empty) store, the packs and
+    # recipes, and the manifest's own checks; never one request per object, nor one per
+    # 2-hex folder (256)
+    assert sent.total() - sent["PUT"] <= 14, sent
     assert {name.replace("/", "") for name in s3_remote.files()} == cache_oids(origin)
 
 
@@ -102,7 +116,44 @@ def test_a_fetch_sends_one_get_per_object_and_no_head(
     asked = difference(requests_to(moto_server, s3_remote), before)
     assert result.failed == {}
     assert result.transferred == FILES + 1
-    assert asked == Counter({"GET": FILES + 1}), asked
+    # and no HEAD: only a listing of the packs and one of the recipes (two requests each
+    # while there are none: s3fs then lists the parent folder too)
+    assert asked == Counter({"GET": FILES + 1, "GET ?list-type=2": 4}), asked
+
+
+def test_a_push_of_many_small_objects_sends_one_pack(
+    packing: TmpRepo, s3_remote: Backend, moto_server: S3Server
+) -> None:
+    before = requests_to(moto_server, s3_remote)
+
+    result = push(packing.repo)
+
+    sent = difference(requests_to(moto_server, s3_remote), before)
+    assert result.failed == {}
+    assert result.transferred == FILES + 1
+    assert sent["PUT"] == 3, sent  # the pack, its index, then the folder's manifest
+    assert sent.total() <= 3 + 14, sent
+    names = s3_remote.files()
+    assert sum(name.startswith("packs/") for name in names) == 2
+
+
+def test_a_fetch_of_a_packed_folder_reads_the_pack_not_each_object(
+    packing: TmpRepo, s3_remote: Backend, moto_server: S3Server, clone: Clone
+) -> None:
+    assert push(packing.repo).failed == {}
+    other = in_clone(clone, packing, s3_remote)
+    before = requests_to(moto_server, s3_remote)
+
+    result = fetch(other.repo)
+
+    asked = difference(requests_to(moto_server, s3_remote), before)
+    assert result.failed == {}
+    assert result.transferred == FILES + 1
+    # the manifest, the packs' listing, the index, one ranged read of the pack (and the
+    # recipes' listing for the manifest, whose size is not known)
+    assert asked["GET"] <= 3, asked
+    assert asked.total() <= 6, asked
+    assert cache_oids(other) == cache_oids(packing)
 
 
 # --- memory ----------------------------------------------------------------------------------

@@ -388,7 +388,8 @@ def test_a_small_push_checks_each_object_and_lists_nothing(
     result = transfer.upload(cache, store, sizes, jobs=4)
 
     assert len(result.transferred) == 10
-    assert faulty.calls["ls"] == 0
+    # no 2-hex folder is listed: one listing of the packs and one of the recipes, that is all
+    assert faulty.calls["ls"] == 2
     assert faulty.calls["find"] == 0
     assert faulty.calls["exists"] == 10
 
@@ -408,9 +409,10 @@ def test_a_large_push_lists_the_2_hex_folders(
     assert set(result.transferred) == set(new)
     assert set(result.skipped) == set(again)
     assert faulty.calls["exists"] == 0
-    assert 0 < faulty.calls["ls"] <= len(prefixes) + 1  # each folder once, plus a sample
+    # each folder once, plus a sample, plus the folders of packs and recipes
+    assert 2 < faulty.calls["ls"] <= len(prefixes) + 3
     listed = {str(path).rsplit("/", 1)[-1] for path in faulty.oids_of("ls")}
-    assert listed == prefixes
+    assert listed == prefixes | {"packs", "recipes"}
 
 
 def test_folders_too_full_to_list_are_not_paged_through(
@@ -426,7 +428,7 @@ def test_folders_too_full_to_list_are_not_paged_through(
     result = transfer.upload(cache, store, sizes, jobs=4)
 
     assert len(result.transferred) == 300
-    assert faulty.calls["ls"] == 1  # only the sample
+    assert faulty.calls["ls"] == 3  # only the sample, and the folders of packs and recipes
     assert faulty.calls["exists"] == 300
 
 
