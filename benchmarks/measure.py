@@ -13,7 +13,7 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -38,9 +38,38 @@ sys.exit(code if code >= 0 else 128 - code)
 
 
 @dataclass(frozen=True)
+class Traffic:
+    """What a step did to a remote: its store's bytes and objects before and after, and, where
+    the backend lets us count them (S3), its requests and the bytes on the wire."""
+
+    uploaded: int  # bytes stored after the step minus before
+    stored: int  # bytes stored after the step
+    objects: int  # files (keys) stored after the step
+    requests: int | None = None
+    sent: int | None = None  # bytes to the server, HTTP headers included
+    received: int | None = None  # bytes from the server: what a pull read
+    calls: tuple[str, ...] | None = None  # the requests themselves, when there were few
+
+
+@dataclass(frozen=True)
 class Sample:
     seconds: float
     peak_kib: int
+    traffic: Traffic | None = None
+
+
+def total(samples: Sequence[Sample]) -> Sample:
+    """Several steps as one: their summed time and traffic, the largest peak, the last store."""
+    traffics = [s.traffic for s in samples if s.traffic]
+
+    def summed(name: str) -> int | None:
+        values = [getattr(t, name) for t in traffics]
+        return None if None in values else sum(values)
+
+    traffic = replace(traffics[-1], uploaded=sum(t.uploaded for t in traffics),
+                      requests=summed("requests"), sent=summed("sent"),
+                      received=summed("received"), calls=None) if traffics else None
+    return Sample(sum(s.seconds for s in samples), max(s.peak_kib for s in samples), traffic)
 
 
 class CommandError(RuntimeError):

@@ -49,6 +49,8 @@ class Results:
                 row[tool] = {"median_s": statistics.median(s.seconds for s in samples),
                              "peak_mib": max(s.peak_kib for s in samples) / MIB,
                              "samples": [asdict(s) for s in samples]}
+                if samples[-1].traffic:  # each sample starts from a fresh store: the same
+                    row[tool]["traffic"] = asdict(samples[-1].traffic)
             row["vs_dvc"] = _ratio(row, "DVC")
             workload = group.split()[0]
             names = LIMITS.get(step, ())
@@ -111,6 +113,29 @@ def table(rows: list[dict[str, Any]], tools: list[str]) -> str:
                    for t in ("dvlite", "DVC") if t in tools],
                  "" if row["misses"] is None else ("; ".join(row["misses"]) or "met")]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def storage_table(rows: list[dict[str, Any]], tools: list[str]) -> str:
+    """One line per step and tool: time, and what reached the remote (S3: on the wire)."""
+    head = ["data", "step", "tool", "s", "uploaded MiB", "stored MiB", "objects",
+            "S3 requests", "S3 sent MiB", "S3 received MiB", "peak MiB"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        for tool in (t for t in tools if t in row):
+            traffic = row[tool].get("traffic") or {}
+
+            def mib(name: str, traffic: dict[str, Any] = traffic) -> str:
+                value = traffic.get(name)
+                return "" if value is None else f"{value / MIB / MIB:,.1f}"
+
+            requests = traffic.get("requests")
+            cells = [row["group"], row["step"], tool, _cell(_median(row, tool)),
+                     mib("uploaded"), mib("stored"),
+                     f"{traffic['objects']:,}" if traffic else "",
+                     "" if requests is None else f"{requests:,}", mib("sent"),
+                     mib("received"), _cell(row[tool]["peak_mib"], 0)]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from measure import Sample, run
-from remotes import remove
+from remotes import Watch, remove
 from tools import REPRO_INPUT
 from workloads import apply_change
 
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from remotes import Remote
     from tools import Tool
     from workloads import Workload
+
+MIB = 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Context:
@@ -60,12 +63,31 @@ class Session:
         return run(commands, cwd=cwd or self.repo, env=self.ctx.env, log=self.ctx.log)
 
     def measure(self, row: str, step: str, cwd: Path | None = None,
-                values: dict[str, str] | None = None) -> None:
+                values: dict[str, str] | None = None,
+                store: tuple[Remote, str] | None = None) -> Sample:
+        """Time `step` and record it as `row`; with `store` (a remote and its key), what it
+        did to that store too."""
+        sample = self.take(step, cwd, values, store)
+        self.record(row, sample)
+        return sample
+
+    def take(self, step: str, cwd: Path | None = None, values: dict[str, str] | None = None,
+             store: tuple[Remote, str] | None = None) -> Sample:
         os.sync()  # no writeback of the setup's files during the timed step
+        watch = Watch(*store) if store else None
         sample = self.do(step, cwd, values)
+        return replace(sample, traffic=watch.done()) if watch else sample
+
+    def record(self, row: str, sample: Sample) -> None:
         self.ctx.record(self.group, row, self.tool.name, sample)
-        print(f"  {self.group:<12} {row:<12} {self.tool.name:<8} {sample.seconds:8.3f} s "
-              f"{sample.peak_kib / 1024:7.0f} MiB", file=sys.stderr)
+        traffic = sample.traffic
+        note = "" if traffic is None else (
+            f" up {traffic.uploaded / MIB:9.1f} MiB, stored {traffic.stored / MIB:9.1f} MiB "
+            f"in {traffic.objects:,} objects"
+            + ("" if traffic.requests is None else
+               f", {traffic.requests:,} requests, read {(traffic.received or 0) / MIB:.1f} MiB"))
+        print(f"  {self.group:<12} {row:<14} {self.tool.name:<10} {sample.seconds:8.3f} s "
+              f"{sample.peak_kib / 1024:7.0f} MiB{note}", file=sys.stderr)
 
     def git(self, *args: str, cwd: Path | None = None) -> None:
         run([["git", *args]], cwd=cwd or self.repo, env=self.ctx.env, log=self.ctx.log)
@@ -77,6 +99,15 @@ class Session:
             (self.repo / name).write_text(text)
         self.do("init")
         self.commit("init")
+
+    def clone(self, remote: Remote, store: dict[str, str]) -> Path:
+        """A new `git clone` of the repo, with no cache, pointed at the same store."""
+        clone = self.root / "clone"
+        remove(clone)
+        self.git("clone", "-q", str(self.repo), str(clone))
+        self.do("clone", cwd=clone)
+        self.do(f"remote {remote.name}", cwd=clone, values=store)
+        return clone
 
     def commit(self, tag: str) -> None:
         self.git("add", "-A")
@@ -110,7 +141,7 @@ def bench_workload(ctx: Context, tool: Tool, workload: Workload, tree: Path, *, 
 
 def _bench_change(session: Session, workload: Workload) -> None:
     target = session.repo / workload.target
-    before = _tree_bytes(target)
+    before = tree_bytes(target)
     for _ in session.repeat():
         apply_change(workload, session.repo)
         session.measure("status W3", "status")
@@ -121,11 +152,11 @@ def _bench_change(session: Session, workload: Workload) -> None:
         apply_change(workload, session.repo)
         session.measure("re-add W3", "add")
     session.commit("B")
-    expected = {"A": before, "B": _tree_bytes(target)}
+    expected = {"A": before, "B": tree_bytes(target)}
     for _ in session.repeat():
         for rev in ("A", "B"):
             session.measure("checkout", "checkout", values={"rev": rev})
-            if _tree_bytes(target) != expected[rev]:
+            if tree_bytes(target) != expected[rev]:
                 raise RuntimeError(f"{session.tool.name} checkout of {rev} left other data")
     session.git("checkout", "-q", "main")
     if session.tool.has("gc"):
@@ -140,21 +171,18 @@ def _bench_remote(session: Session, remote: Remote, key: str) -> None:
     step = f"remote {remote.name}"
     if not session.tool.has(step):
         return
-    clone = session.root / "clone"
     for index in range(remote.repeat or session.ctx.repeat):
-        store = remote.fresh(f"{key}-{index}")
+        watched = (remote, f"{key}-{index}")
+        store = remote.fresh(watched[1])
         session.do(step, values=store)
-        session.measure(f"push {remote.name}", "push", values=store)
-        remove(clone)
-        session.git("clone", "-q", str(session.repo), str(clone))
-        session.do("clone", cwd=clone)
-        session.do(step, cwd=clone, values=store)
-        session.measure(f"pull {remote.name}", "pull", cwd=clone, values=store)
+        session.measure(f"push {remote.name}", "push", values=store, store=watched)
+        clone = session.clone(remote, store)
+        session.measure(f"pull {remote.name}", "pull", cwd=clone, values=store, store=watched)
         target = session.values["target"]
-        if _tree_bytes(clone / target) != _tree_bytes(session.repo / target):
+        if tree_bytes(clone / target) != tree_bytes(session.repo / target):
             raise RuntimeError(f"{session.tool.name} pulled something else into {clone}")
         remove(clone)
-        remote.drop(f"{key}-{index}")
+        remote.drop(watched[1])
 
 
 def bench_cli(ctx: Context, tool: Tool) -> None:
@@ -219,7 +247,7 @@ def _files_in(root: Path) -> list[Path]:
     return [path for path in root.rglob("*") if path.is_file()] if root.is_dir() else []
 
 
-def _tree_bytes(root: Path) -> tuple[int, int]:
+def tree_bytes(root: Path) -> tuple[int, int]:
     """Number of files and bytes under `root` (a file: 1 and its size)."""
     files = _files_in(root) if root.is_dir() else [root]
     return len(files), sum(path.stat().st_size for path in files)

@@ -6,7 +6,8 @@ step a tool does not have is absent: its cell in the table stays empty.
 
 Steps: init (a new repo, untimed), add, status, checkout (`git checkout REV` and the tool's
 checkout, timed together), clone (after `git clone`, untimed), remote local / remote s3
-(point the repo at a fresh store, untimed), push, pull, gc, repro, help, version.
+(point the repo at a fresh store, untimed), push, pull, pull path (one file of a tracked
+folder), gc, repro, help, version.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def dvlite() -> Tool:
                           "{exe} remote modify --local bench endpoint_url {endpoint}"),
             "push": ("{exe} -q push",),
             "pull": ("{exe} -q pull",),
+            "pull path": ("{exe} -q pull {path}",),
             "gc": ("{exe} -q gc -w -f",),
             "repro": ("{exe} -q repro",),
             "help": ("{exe} --help",),
@@ -73,6 +75,13 @@ def dvlite() -> Tool:
         pipeline={"dvlite.toml": f'[stages.copy]\ncmd = "{REPRO_CMD}"\n'
                                  f'deps = ["{REPRO_INPUT}"]\nouts = ["output.txt"]\n'},
     )
+
+
+def dvlite_off(tool: Tool) -> Tool:
+    """`tool` (dvlite) with chunks and packs turned off in each new repo, before its first add."""
+    init = (*tool.steps["init"], "{exe} config core.chunk_min_size 0",
+            "{exe} config core.pack_size 0")
+    return replace(tool, name="dvlite-off", steps={**tool.steps, "init": init})
 
 
 def dvc(workdir: Path) -> Tool:
@@ -98,6 +107,7 @@ def dvc(workdir: Path) -> Tool:
                           "{exe} remote modify --local bench endpointurl {endpoint}"),
             "push": ("{exe} push -q",),
             "pull": ("{exe} pull -q",),
+            "pull path": ("{exe} pull -q {path}",),
             "gc": ("{exe} gc -w -f -q",),
             "repro": ("{exe} repro -q",),
             "help": ("{exe} --help",),

@@ -54,6 +54,8 @@ class Workload:
         sizes = f"{self.min_size:,}-{self.max_size:,} B"
         if self.min_size >= KIB:
             sizes = f"{self.min_size // KIB}-{self.max_size // KIB} KiB"
+        elif self.max_size >= KIB:
+            sizes = f"{self.min_size:,} B-{self.max_size // KIB} KiB"
         text = f"{self.files:,} files of {sizes} in {self.folders} folders"
         if self.change:
             text += (f"; W3: {self.change.rewritten:,} rewritten, "
@@ -78,7 +80,7 @@ def workloads(*, quick: bool) -> dict[str, Workload]:
     }
 
 
-def _path(workload: Workload, index: int, prefix: str = "f") -> str:
+def path_of(workload: Workload, index: int, prefix: str = "f") -> str:
     if workload.is_file:
         return workload.target
     return f"{workload.target}/d{index % workload.folders:04}/{prefix}{index:07}.bin"
@@ -106,7 +108,7 @@ def generate(workload: Workload, root: Path) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     rng = random.Random(workload.seed)
     for index in range(workload.files):
-        _write(root / _path(workload, index), rng, rng.randint(workload.min_size,
+        _write(root / path_of(workload, index), rng, rng.randint(workload.min_size,
                                                                 workload.max_size))
     stamp.write_text(spec)
     return root
@@ -121,8 +123,8 @@ def apply_change(workload: Workload, repo: Path) -> list[str]:
     change = workload.change
     rng = random.Random(change.seed)
     picked = sorted(rng.sample(range(workload.files), change.rewritten))
-    paths = [_path(workload, index) for index in picked]
-    paths += [_path(workload, index, prefix="new") for index in range(change.added)]
+    paths = [path_of(workload, index) for index in picked]
+    paths += [path_of(workload, index, prefix="new") for index in range(change.added)]
     for path in paths:
         _write(repo / path, rng, rng.randint(workload.min_size, workload.max_size))
     return paths
