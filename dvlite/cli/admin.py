@@ -118,13 +118,16 @@ def fsck(
         "--remote", "-r", metavar="[NAME]", show_default=False,
         help="Check this remote instead (the default one if no NAME): its objects, packs and "
         "chunk lists. Downloads everything it holds; changes nothing there.")] = None,
+    repair: Annotated[bool, typer.Option(
+        "--repair", help="With --remote: take the bad pieces off the remote, keeping every "
+        "good object, so that a push from a clone with the data sends them again.")] = False,
     as_json: Json = False,
 ) -> None:
     """Verify every cached object against its oid; quarantine bad ones. Chunk lists kept in
     the cache that no longer match their file are removed (they are made again when needed)."""
     options = options_of(ctx)
     if remote is not None:
-        _fsck_remote(options, remote or None, as_json=as_json)
+        _fsck_remote(options, remote or None, repair=repair, as_json=as_json)
         return
     from dvlite.ops import fsck as fsck_op  # noqa: PLC0415
 
@@ -147,11 +150,13 @@ def fsck(
         )
 
 
-def _fsck_remote(options: Options, remote: str | None, *, as_json: bool) -> None:
+def _fsck_remote(options: Options, remote: str | None, *, repair: bool, as_json: bool) -> None:
     from dvlite.ops import fsck_remote as fsck_op  # noqa: PLC0415
 
     with options.repo() as repo, Bar(options, "verifying", unit="objects") as bar:
         result = fsck_op.fsck_remote(repo, remote, progress=bar)
+        if repair and result.bad:
+            fsck_op.repair(repo, result, remote)
     if as_json:
         emit_json(result)
     else:
@@ -161,12 +166,14 @@ def _fsck_remote(options: Options, remote: str | None, *, as_json: bool) -> None
                          f"({result.packed} objects) and {result.recipes} chunk lists on "
                          f"{result.remote} ({size_text(result.bytes_checked)}), "
                          f"{len(result.bad)} bad")
-    if result.bad:
+    if result.bad and repair:
+        message(options, f"took {len(result.bad)} bad piece(s) off {result.remote}; "
+                         "`dvlite push` from a clone that has the data sends them again")
+    elif result.bad:
         raise CorruptObjectError(
             f"{len(result.bad)} bad piece(s) on {result.remote}, first the {result.bad[0]}",
-            hint="nothing was changed on the remote. Delete each bad piece there (a pack: "
-            "`packs/<id>.idx`; a chunk list: `recipes/<oid>`), then `dvlite push` from a clone "
-            "that has the data; or, if nothing needs it any more, `dvlite gc --cloud` drops it",
+            hint="nothing was changed on the remote: `dvlite fsck --remote --repair` takes the "
+            "bad pieces off it, then `dvlite push` from a clone that has the data",
         )
 
 

@@ -1,4 +1,5 @@
-"""``dvlite fsck --remote``: check what a remote holds, repairing nothing there.
+"""``dvlite fsck --remote``: check what a remote holds; with ``--repair``, take the bad
+pieces off it so that the next push from a clone with the data sends them again.
 
 Every pack index must parse and every object in a pack hash to its oid (one ranged read per
 run of neighbours, as a pull reads them); every recipe must parse and list only chunks the
@@ -16,13 +17,13 @@ from typing import TYPE_CHECKING, Literal
 
 from dvlite.errors import CorruptObjectError, MissingObjectError
 from dvlite.fsutil import NO_PROGRESS, Progress, run_parallel
-from dvlite.storage.hashing import hash_stream, is_oid
+from dvlite.ops.gc_remote import rewrite_pack
+from dvlite.storage.hashing import Oid, hash_stream, is_oid
 from dvlite.storage.packs import PackCatalog, PackIndex, spans, split
 from dvlite.storage.remote_index import PACKS, RemoteIndex
 
 if TYPE_CHECKING:
     from dvlite.repo import Repo
-    from dvlite.storage.hashing import Oid
     from dvlite.storage.packs import Span
     from dvlite.storage.remote_store import RemoteStore
 
@@ -75,6 +76,29 @@ def fsck_remote(repo: Repo, remote: str | None = None, *, jobs: int | None = Non
     return RemoteFsckResult(store.name, objects, len(indexes), packed, len(recipe_oids),
                             check.bytes_checked,
                             tuple(sorted(check.bad, key=lambda b: (b.kind, b.name, b.piece or ""))))
+
+
+def repair(repo: Repo, result: RemoteFsckResult, remote: str | None = None) -> int:
+    """Take what ``result`` found bad off the remote, losing nothing good: a corrupt plain
+    object is deleted; a recipe with a missing or bad chunk is deleted (its file then counts
+    as missing, and a push sends it again); a pack with a bad or missing object is rewritten
+    with its good ones, and one whose index does not parse loses that index. How many pieces
+    were taken off."""
+    store = repo.remote(remote)
+    index = RemoteIndex(store, repo.cache)
+    catalog = index.catalog(fresh=True)
+    for bad in result.bad:
+        if bad.kind == "object":
+            store.delete(Oid(bad.name))
+        elif bad.kind == "recipe":
+            index.delete_recipe(Oid(bad.name))
+    for pack in sorted({bad.name for bad in result.bad if bad.kind == "pack"}):
+        found = catalog.indexes.get(pack)
+        if found is None:  # its index does not parse
+            index.delete_pack(pack)
+        else:
+            rewrite_pack(repo, index, found, {e.oid for e in found.entries}, skip_bad=True)
+    return len(result.bad)
 
 
 def _indexed_packs(store: RemoteStore, repo: Repo) -> list[str]:

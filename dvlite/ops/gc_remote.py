@@ -105,21 +105,37 @@ def collect_remote(repo: Repo, store: RemoteStore, remote_plan: RemotePlan, refs
 
 def _drop_pack(repo: Repo, index: RemoteIndex, pack: PackIndex, refs: set[Oid]) -> None:
     """Delete a pack, first uploading its live objects (checked) in a new one."""
-    live = [e for e in pack.entries if e.oid in refs]
+    rewrite_pack(repo, index, pack, {e.oid for e in pack.entries if e.oid in refs},
+                 skip_bad=False)
+
+
+def rewrite_pack(repo: Repo, index: RemoteIndex, pack: PackIndex, keep: set[Oid], *,
+                 skip_bad: bool) -> None:
+    """Replace a pack by a new one holding only its objects in ``keep`` (none: just delete
+    it), each read and checked first. A corrupt or unreadable object stops it with an error,
+    the pack kept; with ``skip_bad`` (a repair), it is left out instead."""
     source = f"pack {pack.pack} on {index.remote.name}"
+    kept = [e for e in pack.entries if e.oid in keep]
 
     def fill(writer: PackWriter) -> None:
         # this pack's copies: the catalog may name another pack, which may go too
-        for span in spans(PackCatalog([pack]), [e.oid for e in live]):
-            for oid, data in split(span, index.read_span(span)):
-                if repo.cache.hash_of(data) != oid:
+        for span in spans(PackCatalog([pack]), [e.oid for e in kept]):
+            try:
+                pieces = list(split(span, index.read_span(span)))
+            except CorruptObjectError:
+                if skip_bad:
+                    continue
+                raise
+            for oid, data in pieces:
+                if repo.cache.hash_of(data) == oid:
+                    writer.add_bytes(oid, data)
+                elif not skip_bad:
                     raise CorruptObjectError(
                         f"object {oid} in {source} is corrupt; the pack was kept",
                         hint="push the data again from a clone that has it, then run gc")
-                writer.add_bytes(oid, data)
 
-    if live:
-        index.send_pack(fill, sum(e.size for e in live))
+    if kept:
+        index.send_pack(fill, sum(e.size for e in kept))
     index.delete_pack(pack.pack)
 
 

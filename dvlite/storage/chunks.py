@@ -68,7 +68,8 @@ class Recipe:
         def corrupt(why: str) -> CorruptObjectError:
             return CorruptObjectError(
                 f"recipe of {oid} from {source} is corrupt: {why}",
-                hint="push the file again from a clone that has it",
+                hint="`dvlite fsck --remote --repair` takes it off the remote; then push the "
+                     "file again from a clone that has it",
             )
 
         try:

@@ -72,7 +72,11 @@ class RemoteIndex:
         data = self.remote.read(self._path(pack, _INDEX))
         if data is None:
             return None  # deleted since the listing: a gc dropped that pack
-        index = self._parse_index(data, pack, f"pack index {pack} on {self.remote.name}")
+        try:
+            index = self._parse_index(data, pack, f"pack index {pack} on {self.remote.name}")
+        except CorruptObjectError:
+            # its objects count as missing: a push sends them again, `fsck --remote` names it
+            return None
         os.makedirs(self._kept, exist_ok=True)
         atomic_write(kept, data)
         return index
@@ -93,6 +97,8 @@ class RemoteIndex:
                 writer = PackWriter(cast("BinaryIO", f), self.cache.algorithm)
                 fill(writer)
                 index = writer.finish()
+            if not index.entries:  # nothing was worth keeping (a repair of a lost pack)
+                return index
             self.remote.put_file_at(f.name, self._path(index.pack, _PACK))
         self.remote.put_bytes(self._path(index.pack, _INDEX),
                               index.to_bytes(self.cache.algorithm))

@@ -48,6 +48,8 @@ T = TypeVar("T")
 
 RETRIES = 3  # attempts per object after the first, for transient faults only
 _BACKOFF = 0.25  # seconds before the first retry; doubles each time
+REPAIR_HINT = ("`dvlite fsck --remote --repair` takes the damage off the remote; then push the "
+               "data again from a clone that has it")
 CHUNKS_AT_ONCE = 3  # chunks moving in parallel: enough to fill a link, with memory bounded
 
 
@@ -211,7 +213,7 @@ def _chunk(index: RemoteIndex, chunk: Chunk, retries: int) -> bytes:
     data = _with_retries(lambda: index.read_object(chunk.oid), retries)
     if data is None:
         raise MissingObjectError(f"chunk {chunk.oid} is not on {index.remote.name}",
-                                 hint="push the file again from a clone that has it")
+                                 hint=REPAIR_HINT)
     return data
 
 

@@ -240,18 +240,22 @@ def test_an_empty_file_travels_in_a_pack_too(
 
 
 @on("local")  # the same logic on every backend
-@pytest.mark.xfail(strict=True, reason=(
-    "a recipe on the remote counts as the whole file, so a push never checks its chunks: the "
-    "missing-chunk error's hint (push again) repairs nothing, and nothing else does"))
-def test_a_push_from_a_clone_with_the_file_repairs_a_missing_chunk(
+def test_fsck_repair_then_a_push_from_a_clone_with_the_file_restores_a_missing_chunk(
     origin: TmpRepo, backend: Backend, clone: Clone,
 ) -> None:
     lost = recipe(backend, xxh((origin.root / "big.bin").read_bytes())).chunks[1]
     delete(backend, f"{lost.oid[:2]}/{lost.oid[2:]}")
+    dvl(origin, "push")  # the recipe says the file is there: nothing to send
+    assert lost.oid not in held(backend).objects
 
+    checked = dvl(origin, "fsck", "--remote", code=1)
+    assert f"chunk {lost.oid}: the chunk is not on the remote" in checked.stdout
+    assert "fsck --remote --repair" in checked.stderr
+    dvl(origin, "fsck", "--remote", "--repair")
     dvl(origin, "push")
 
     assert lost.oid in held(backend).objects
+    assert dvl(origin, "fsck", "--remote").returncode == 0
     other = in_clone(clone, origin, backend)
     dvl(other, "pull")
     assert_same_data(other, origin)

@@ -1,6 +1,6 @@
 """``dvlite fsck --remote``: every piece a remote holds is read and checked (plain objects,
 objects in packs, pack indexes, chunk lists and their chunks); each bad one is named, the
-command fails, and nothing on the remote changes. Damage is done through a direct view of
+command fails, and nothing on the remote changes unless a repair is asked for. Damage is done through a direct view of
 the store, never through dvlite; on a folder remote, an in-memory one and S3 (moto)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dvlite.ops.fsck_remote import BadPiece, fsck_remote
+from dvlite.ops.fsck_remote import BadPiece, fsck_remote, repair
 from dvlite.ops.init import config_set
 from dvlite.ops.sync import pull, push
 from dvlite.repo import Repo
@@ -115,6 +115,25 @@ def test_corrupt_object_in_a_pack_is_named(pushed: TmpRepo, backend: Backend) ->
     result = fsck_remote(pushed.repo)
 
     assert result.bad == (BadPiece("pack", pack, oid, f"its bytes hash to {wrong}"),)
+
+
+def test_repair_rewrites_a_pack_without_its_bad_object(pushed: TmpRepo,
+                                                      backend: Backend) -> None:
+    before = packs(backend)
+    pack, entries = sorted(before.items())[0]
+    oid, at, _ = entries[1]
+    data = bytearray(backend.read(f"packs/{pack}.pack"))
+    data[at] ^= 0xFF
+    backend.replace(f"packs/{pack}.pack", bytes(data))
+
+    repair(pushed.repo, fsck_remote(pushed.repo))
+
+    pushed.repo.remote().fs.invalidate_cache()
+    after = packs(backend)
+    assert pack not in after
+    held = {o for found in after.values() for o, _, _ in found}
+    assert held == {o for found in before.values() for o, _, _ in found} - {oid}
+    assert fsck_remote(pushed.repo).bad == ()
 
 
 def test_pack_shorter_than_its_index(pushed: TmpRepo, backend: Backend) -> None:
@@ -235,18 +254,17 @@ def test_cli_on_a_sound_remote(pushed: TmpRepo, capsys: pytest.CaptureFixture[st
 
 
 def test_the_hint_repairs(pushed: TmpRepo, backend: Backend, tmp_path: Path) -> None:
-    """Delete the bad pieces on the remote, push from a clone with the data: fsck is clean,
-    and a fresh clone pulls every byte."""
+    """`--repair` takes the bad pieces off the remote, a push from a clone with the data sends
+    them again: fsck is clean, and a fresh clone pulls every byte."""
     pack, entries = sorted(packs(backend).items())[0]
     backend.replace(f"packs/{pack}.pack", b"\0" * (entries[-1][1] + entries[-1][2]))
     (rotten, _), *_ = chunks(backend)
     backend.replace(f"{rotten[:2]}/{rotten[2:]}", b"rotten")
     assert len(fsck_remote(pushed.repo).bad) == len(entries) + 2
 
-    delete(backend, f"packs/{pack}.idx")
-    delete(backend, f"{rotten[:2]}/{rotten[2:]}")
-    delete(backend, recipe_rel(backend))  # the chunk list naming the bad chunk
+    assert repair(pushed.repo, fsck_remote(pushed.repo)) == len(entries) + 2
     pushed.repo.remote().fs.invalidate_cache()  # as a new command starts: no stale listing
+    assert pack not in packs(backend)
     assert push(pushed.repo).failed == {}
 
     assert fsck_remote(pushed.repo).bad == ()
