@@ -1,7 +1,8 @@
 """``dvlite fsck --remote``: every piece a remote holds is read and checked (plain objects,
 objects in packs, pack indexes, chunk lists and their chunks); each bad one is named, the
-command fails, and nothing on the remote changes unless a repair is asked for. Damage is done through a direct view of
-the store, never through dvlite; on a folder remote, an in-memory one and S3 (moto)."""
+command fails, and nothing on the remote changes unless a repair is asked for. Damage is
+done through a direct view of the store, never through dvlite; on a folder remote, an
+in-memory one and S3 (moto)."""
 
 from __future__ import annotations
 
