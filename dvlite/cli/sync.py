@@ -275,6 +275,12 @@ def _summarise_gc(options: Options, plan: GcPlan, *, listing: bool) -> None:
         if listing:
             for oid, size in store.unreferenced.items():
                 data(f"{label}\t{oid}\t{size}")
+    remote = plan.remote
+    if remote is not None and (remote.recipes or remote.packs or remote.stray_packs):
+        message(options, f"and {len(remote.recipes)} chunk lists of unreferenced files, "
+                         f"{len(remote.packs)} packs mostly dead (rewritten with their live "
+                         f"objects, or dropped) and {len(remote.stray_packs)} packs left "
+                         "without an index by an interrupted push")
     if plan.temp_files:
         message(options, f"{len(plan.temp_files)} temp files in the cache are older than an "
                          f"hour ({size_text(sum(plan.temp_files.values()))})")
@@ -289,7 +295,8 @@ def _confirm_gc(plan: GcPlan) -> None:
     """Ask before deleting; without a terminal to ask on, refuse (never hang on stdin)."""
     count = len(plan.cache.unreferenced) + len(plan.temp_files)
     if plan.remote is not None:
-        count += len(plan.remote.unreferenced)
+        count += (len(plan.remote.unreferenced) + len(plan.remote.recipes)
+                  + len(plan.remote.stray_packs))
     hint = "rerun with `--force` to delete without asking, or `--dry-run` to list what it would"
     if sys.stdin is None or not sys.stdin.isatty():
         raise UnsafeOperationError(

@@ -104,6 +104,8 @@ def test_gc_keeps_the_chunks_a_live_version_shares_with_a_dead_one(
     assert shared
     before = held(backend)
 
+    planned = dvl(origin, "gc", "--cloud", "--workspace", "--dry-run")
+    assert "and 1 chunk lists of unreferenced files" in planned.stderr
     dvl(origin, "gc", "--cloud", "--workspace", "--force")  # the old version is out of scope
 
     after = held(backend)
