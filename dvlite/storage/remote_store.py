@@ -21,12 +21,12 @@ import shutil
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dvlite.errors import DvliteError, MissingObjectError, RemoteError, RemoteUnavailableError
-from dvlite.fsutil import disk_full, run_parallel
-from dvlite.storage.hashing import CHUNK_SIZE, Oid, is_oid
+from dvlite.fsutil import disk_full
+from dvlite.storage import remote_listing
+from dvlite.storage.hashing import CHUNK_SIZE, Oid
 from dvlite.storage.odb import ObjectStore
 
 if TYPE_CHECKING:
@@ -34,9 +34,6 @@ if TYPE_CHECKING:
 
     from fsspec import AbstractFileSystem
 
-_EXISTS_UP_TO = 256  # a stat each costs less than listing folders below this many oids
-_PAGE = 1000  # keys an object store returns per listing request
-_FOLDERS = 256  # 2-hex folders
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # a full disk or a size limit, never the network
 _SLOWEST_UPLOAD = 64 << 10  # bytes a second: an upload slower than this is stalled
 
@@ -137,39 +134,14 @@ class RemoteStore:
         return True
 
     def missing(self, oids: Iterable[Oid], *, jobs: int) -> set[Oid]:
-        """The oids not stored here, asking whichever way takes fewest requests: one existence
-        check per object, a listing of each 2-hex folder they fall in, or (an object store) a
-        listing of every object at once, a page of keys per request."""
-        wanted = sorted(set(oids))
+        """The oids not stored here, asked with as few requests as the remote allows."""
         if self._disk is not None:
             with self.errors():
-                return self._disk.missing(wanted)
-        if len(wanted) <= _EXISTS_UP_TO:
-            return self._missing_each(wanted, jobs)
-        prefixes = sorted({oid[:2] for oid in wanted})
-        sample = self._list(prefixes[0])  # one folder, a sample of how full they all are
-        by_folder = len(prefixes) * max(1, len(sample) // _PAGE)
-        whole = len(sample) * _FOLDERS // _PAGE + 1 if self.traits.object_store else by_folder
-        if min(by_folder, whole) >= len(wanted):
-            return self._missing_each(wanted, jobs)
-        if whole < by_folder:
-            return set(wanted) - set(self._oids_below(self.root))
-        listed = run_parallel(self._list, prefixes[1:], jobs)
-        return set(wanted) - sample - {oid for names in listed for oid in names}
+                return self._disk.missing(oids)
+        return remote_listing.missing(self, oids, jobs=jobs)
 
-    def _missing_each(self, wanted: list[Oid], jobs: int) -> set[Oid]:
-        found = run_parallel(self.exists, wanted, jobs)
-        return {oid for oid, there in zip(wanted, found, strict=True) if not there}
-
-    def _list(self, prefix: str) -> set[str]:
-        folder = f"{self.root}/{prefix}"
-        with self.errors():
-            self.fs.invalidate_cache(folder)
-            try:
-                names = self.fs.ls(folder, detail=False)
-            except FileNotFoundError:
-                return set()
-        return {prefix + posixpath.basename(n.rstrip("/")) for n in names}
+    def iter_oids(self) -> Iterator[Oid]:
+        return iter(remote_listing.oids_below(self, self.root))
 
     def size(self, oid: Oid) -> int:
         """The object's size in bytes; 0 when it is not there."""
@@ -178,28 +150,6 @@ class RemoteStore:
                 return int(self.fs.size(self.path(oid)))
             except FileNotFoundError:
                 return 0
-
-    def iter_oids(self) -> Iterator[Oid]:
-        return iter(self._oids_below(self.root))
-
-    def _oids_below(self, folder: str) -> list[Oid]:
-        """The names of the ``<folder>/<2 hex>/<rest>`` files that make an oid; files deeper
-        down (the run cache's index in ``runs/``) or elsewhere (``tmp/``) are not objects."""
-        with self.errors():
-            self.fs.invalidate_cache(folder)
-            try:
-                paths = self.fs.find(folder)
-            except FileNotFoundError:
-                return []
-        # backends differ on a leading "/" (webdav lists "a/b" below "/a")
-        prefix = self.fs._strip_protocol(folder).strip("/") + "/"
-        found = []
-        for path in sorted(paths):
-            rel = self.fs._strip_protocol(path).strip("/").removeprefix(prefix)
-            head, _, rest = rel.partition("/")
-            if len(head) == 2 and "/" not in rest and is_oid(head + rest):
-                found.append(Oid(head + rest))
-        return found
 
     def put_file(self, local_path: str, oid: Oid) -> None:
         """Upload a local object (bytes this process trusts: its cache's); visible under its
@@ -274,7 +224,11 @@ class RemoteStore:
         return self.below(folder, key[:2], key[2:])
 
     def keys_in(self, folder: str) -> list[Oid]:
-        return self._oids_below(self.below(folder))
+        return remote_listing.oids_below(self, self.below(folder))
+
+    def listing(self, folder: str) -> dict[str, float | None]:
+        """The files in ``folder``: name → modification time (None when not known)."""
+        return remote_listing.files_in(self, folder)
 
     def read(self, path: str, start: int | None = None, end: int | None = None) -> bytes | None:
         """The bytes of the file ``path`` (from ``start`` up to ``end``, when given); None when
@@ -305,18 +259,6 @@ class RemoteStore:
                 if start is not None and exc.errno == errno.EINVAL:
                     return b""
                 raise
-
-    def listing(self, folder: str) -> dict[str, float | None]:
-        """The files in ``folder``: name → modification time (seconds; None when the backend
-        does not say)."""
-        with self.errors():
-            self.fs.invalidate_cache(folder)
-            try:
-                entries = self.fs.ls(folder, detail=True)
-            except FileNotFoundError:
-                return {}
-        return {posixpath.basename(e["name"].rstrip("/")): _mtime(e) for e in entries
-                if e.get("type") != "directory"}
 
     def delete_at(self, path: str) -> None:
         if self.read_only:
@@ -387,17 +329,6 @@ class RemoteStore:
 
     def delete(self, oid: Oid) -> None:
         self.delete_at(self.path(oid))
-
-
-def _mtime(entry: Mapping[str, Any]) -> float | None:
-    """A listing entry's modification time, whichever name the backend gives it."""
-    for key in ("mtime", "LastModified", "last_modified", "modified", "created"):
-        value = entry.get(key)
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, datetime):
-            return value.timestamp()
-    return None
 
 
 class _Reader:

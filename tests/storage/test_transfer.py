@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dvlite.remote import open_remote
-from dvlite.storage import remote_store, transfer
+from dvlite.storage import remote_listing, transfer
 from dvlite.storage.odb import ObjectStore
 from tests.remote.faulty import FaultyRemote, faulty_remote
 
@@ -422,7 +422,7 @@ def test_folders_too_full_to_list_are_not_paged_through(
     first = min(oid[:2] for oid in sizes)
     crowded = Path(faulty.root, first)  # ~3000 listing pages' worth across the folders
     crowded.mkdir()
-    for i in range(2 * remote_store._PAGE):
+    for i in range(2 * remote_listing._PAGE):
         (crowded / f"{i:030x}").touch()
 
     result = transfer.upload(cache, store, sizes, jobs=4)
