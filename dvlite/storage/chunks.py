@@ -236,7 +236,7 @@ def assemble(recipe: Recipe, cache: ObjectStore, fetch: Callable[[Chunk], bytes]
     """Put the file of ``recipe`` back together into ``cache``.
 
     Each chunk is read from a cached object that holds it (``local``) or else fetched with
-    ``fetch``, ``jobs`` at a time, at most 2 * ``jobs`` chunks ahead of the writing, so memory
+    ``fetch``, ``jobs`` at a time, at most ``jobs`` + 1 chunks ahead of the writing, so memory
     stays bounded whatever the file's size; copies of a chunk within that window are fetched
     once. Every chunk is checked against its oid and the whole against ``recipe.oid``; on any
     failure nothing is stored.
@@ -268,7 +268,7 @@ def assemble(recipe: Recipe, cache: ObjectStore, fetch: Callable[[Chunk], bytes]
         todo = iter(recipe.chunks)
         try:
             while True:
-                while len(ahead) < 2 * workers and (chunk := next(todo, None)) is not None:
+                while len(ahead) <= workers and (chunk := next(todo, None)) is not None:
                     if chunk.oid not in near:
                         near[chunk.oid] = pool.submit(piece, chunk)
                     ahead.append((chunk.oid, near[chunk.oid]))

@@ -148,9 +148,9 @@ class RemoteIndex:
 
     # any object
 
-    def read_object(self, oid: Oid) -> bytes | None:
+    def read_object(self, oid: Oid, *, checked: bool = True) -> bytes | None:
         """A small object's bytes (a manifest, a chunk), plain or packed, checked against its
-        oid; None when the remote has it neither way."""
+        oid unless the caller checks them itself; None when the remote has it neither way."""
         data = self.remote.read(self.remote.path(oid))
         source = f"object {oid} on {self.remote.name}"
         if data is None:
@@ -159,7 +159,7 @@ class RemoteIndex:
                 return None
             data = self.read_span_of(where.pack, where.entry.offset, where.entry.size)
             source = f"object {oid} in pack {where.pack} on {self.remote.name}"
-        if self.cache.hash_of(data) != oid:
+        if checked and self.cache.hash_of(data) != oid:
             raise CorruptObjectError(
                 f"{source} is corrupt",
                 hint="repair the remote's copy: push it again from a clone that has it")

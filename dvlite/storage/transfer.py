@@ -210,7 +210,8 @@ def download(
 
 
 def _chunk(index: RemoteIndex, chunk: Chunk, retries: int) -> bytes:
-    data = _with_retries(lambda: index.read_object(chunk.oid), retries)
+    # assemble checks every chunk it gets: no need to hash it here too
+    data = _with_retries(lambda: index.read_object(chunk.oid, checked=False), retries)
     if data is None:
         raise MissingObjectError(f"chunk {chunk.oid} is not on {index.remote.name}",
                                  hint=REPAIR_HINT)
