@@ -50,7 +50,7 @@ RETRIES = 3  # attempts per object after the first, for transient faults only
 _BACKOFF = 0.25  # seconds before the first retry; doubles each time
 REPAIR_HINT = ("`dvlite fsck --remote --repair` takes the damage off the remote; then push the "
                "data again from a clone that has it")
-CHUNKS_AT_ONCE = 3  # chunks moving in parallel: enough to fill a link, with memory bounded
+LARGE_AT_ONCE = 3  # chunks or packs moving in parallel: enough to fill a link, memory bounded
 
 
 @dataclass(frozen=True)
@@ -115,12 +115,13 @@ def upload(
                             sources[oid][1].size, oid))
               for oid in absent]
     progress.set_size(len(plain) + len(small) + len(chunks) + len(chunked))
-    done, failed = _run(plain + packed, jobs=jobs, progress=progress, retries=retries)
-    # a chunk in flight is held whole (up to CHUNK_MAX), and some backends copy it once more
-    sent_chunks, failed_chunks = _run(chunks, jobs=min(jobs, CHUNKS_AT_ONCE), progress=progress,
-                                      retries=retries)
-    done += sent_chunks
-    failed.update(failed_chunks)
+    done, failed = _run(plain, jobs=jobs, progress=progress, retries=retries)
+    # a chunk or a pack in flight is held in memory, whole or in parts, and some backends copy
+    # it once more: a few at a time fill a link
+    sent, failed_big = _run(packed + chunks, jobs=min(jobs, LARGE_AT_ONCE), progress=progress,
+                            retries=retries)
+    done += sent
+    failed.update(failed_big)
     # a recipe goes up only once every chunk it lists is there
     whole = []
     for oid, recipe in recipe_of.items():
@@ -182,11 +183,15 @@ def download(
         if corrupt:
             raise corrupt[0]
 
-    units = [_Unit((oid,), sizes[oid], partial(fetch, oid)) for oid in rest - chunked]
-    units += [_Unit(tuple(e.oid for e in span.entries), span.end - span.start,
+    ranges = [_Unit(tuple(e.oid for e in span.entries), span.end - span.start,
                     partial(unpack, span)) for span in spans(catalog, packed)]
     progress.set_size(len(todo))
-    done, failed = _run(units, jobs=jobs, progress=progress, retries=retries)
+    done, failed = _run([_Unit((oid,), sizes[oid], partial(fetch, oid))
+                         for oid in rest - chunked], jobs=jobs, progress=progress, retries=retries)
+    unpacked, failed_ranges = _run(ranges, jobs=min(jobs, LARGE_AT_ONCE), progress=progress,
+                                   retries=retries)  # each range is read whole into memory
+    done += unpacked
+    failed.update(failed_ranges)
     stored = set(failed) - cache.missing(failed)  # sound entries of a span with a corrupt one
     done += sorted(stored)
     failed = {oid: why for oid, why in failed.items() if oid not in stored}
@@ -198,7 +203,7 @@ def download(
             recipe = index.recipe(oid)
             recipes.put(recipe)
             assemble(recipe, cache, lambda chunk: _chunk(index, chunk, retries),
-                     source=remote.name, jobs=min(jobs, CHUNKS_AT_ONCE), local=local)
+                     source=remote.name, jobs=min(jobs, LARGE_AT_ONCE), local=local)
             for chunk in recipe.chunks:  # the next version of this file shares most of them
                 local.setdefault(chunk.oid, (oid, chunk.offset, chunk.size))
 
