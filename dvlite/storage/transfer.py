@@ -50,6 +50,9 @@ RETRIES = 3  # attempts per object after the first, for transient faults only
 _BACKOFF = 0.25  # seconds before the first retry; doubles each time
 REPAIR_HINT = ("`dvlite fsck --remote --repair` takes the damage off the remote; then push the "
                "data again from a clone that has it")
+# a read of a pack's neighbours goes up to this: a whole default pack in one request (S3 charges
+# per request; moto_server copies the object for every ranged read)
+RANGE_MOST = 64 << 20
 LARGE_AT_ONCE = 3  # chunks or packs moving in parallel: enough to fill a link, memory bounded
 
 
@@ -184,7 +187,7 @@ def download(
             raise corrupt[0]
 
     ranges = [_Unit(tuple(e.oid for e in span.entries), span.end - span.start,
-                    partial(unpack, span)) for span in spans(catalog, packed)]
+                    partial(unpack, span)) for span in spans(catalog, packed, most=RANGE_MOST)]
     progress.set_size(len(todo))
     done, failed = _run([_Unit((oid,), sizes[oid], partial(fetch, oid))
                          for oid in rest - chunked], jobs=jobs, progress=progress, retries=retries)
