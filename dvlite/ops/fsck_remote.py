@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 from dvlite.errors import CorruptObjectError, MissingObjectError
 from dvlite.fsutil import NO_PROGRESS, Progress, run_parallel
 from dvlite.ops.gc_remote import rewrite_pack
-from dvlite.storage.hashing import Oid, hash_stream, is_oid
+from dvlite.storage.hashing import Oid, hash_stream
 from dvlite.storage.packs import PackCatalog, PackIndex, spans, split
 from dvlite.storage.remote_index import PACKS, RemoteIndex
 
@@ -68,7 +68,7 @@ def fsck_remote(repo: Repo, remote: str | None = None, *, jobs: int | None = Non
     recipe_oids = sorted(index.recipe_oids())
     progress.set_size(len(plain) + len(recipe_oids))
     check = _Checker(repo, store, index, progress)
-    indexes = [i for i in run_parallel(check.pack_index, _indexed_packs(store, repo), jobs)
+    indexes = [i for i in run_parallel(check.pack_index, index.pack_ids(), jobs)
                if i is not None]
     packed = check.packs(indexes, jobs)
     objects = check.plain(plain, jobs)
@@ -99,13 +99,6 @@ def repair(repo: Repo, result: RemoteFsckResult, remote: str | None = None) -> i
         else:
             rewrite_pack(repo, index, found, {e.oid for e in found.entries}, skip_bad=True)
     return len(result.bad)
-
-
-def _indexed_packs(store: RemoteStore, repo: Repo) -> list[str]:
-    """The ids of the packs the remote shows (those with an index)."""
-    names = store.listing(store.below(PACKS))
-    return sorted(pack for name in names if name.endswith(".idx")
-                  and is_oid(pack := name.removesuffix(".idx"), repo.cache.algorithm))
 
 
 class _Checker:

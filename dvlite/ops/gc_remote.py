@@ -9,7 +9,7 @@ before the chunks they list, an index before its pack, manifests before their fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dvlite.errors import CorruptObjectError
@@ -36,7 +36,7 @@ class RemotePlan:
     unreferenced: dict[Oid, int]  # oid → bytes that go: plain objects, entries of dropped packs
     size: int
     recipes: tuple[Oid, ...] = ()  # recipes of files nothing references
-    packs: tuple[str, ...] = field(default=())  # packs to drop or rewrite
+    packs: tuple[str, ...] = ()  # packs to drop or rewrite
     stray_packs: tuple[str, ...] = ()  # pack files with no index, left by a killed push
     packed_only: frozenset[Oid] = frozenset()  # unreferenced oids with no plain copy
 

@@ -45,7 +45,8 @@ class RemoteIndex:
 
     def missing(self, oids: Iterable[Oid], *, jobs: int) -> set[Oid]:
         """The oids the remote has in none of its three ways."""
-        wanted = set(oids) - self.catalog().oids()
+        catalog = self.catalog()
+        wanted = {oid for oid in oids if oid not in catalog}  # no copy of every packed oid
         wanted = self.remote.missing(wanted, jobs=jobs) if wanted else wanted
         return wanted - self.recipe_oids() if wanted else wanted
 
@@ -54,13 +55,15 @@ class RemoteIndex:
     def catalog(self, *, fresh: bool = False) -> PackCatalog:
         """Every pack the remote shows (one listing), with what each holds."""
         if self._catalog is None or fresh:
-            names = self.remote.listing(self.remote.below(PACKS))
-            ids = sorted(name.removesuffix(_INDEX) for name in names
-                         if name.endswith(_INDEX) and is_oid(name.removesuffix(_INDEX),
-                                                             self.cache.algorithm))
-            found = run_parallel(self._index, ids, self.remote.jobs)
+            found = run_parallel(self._index, self.pack_ids(), self.remote.jobs)
             self._catalog = PackCatalog(index for index in found if index is not None)
         return self._catalog
+
+    def pack_ids(self) -> list[str]:
+        """The packs the remote shows: those with an index (one listing)."""
+        names = self.remote.listing(self.remote.below(PACKS))
+        return sorted(pack for name in names if name.endswith(_INDEX)
+                      and is_oid(pack := name.removesuffix(_INDEX), self.cache.algorithm))
 
     def _index(self, pack: str) -> PackIndex | None:
         kept = os.path.join(self._kept, pack + _INDEX)
