@@ -9,7 +9,6 @@ import os
 import stat
 import time
 import tomllib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -328,6 +327,8 @@ def run_parallel(fn: Callable[[T], R], items: list[T], jobs: int) -> list[R]:
         return [fn(item) for item in items]
     size = max(1, min(64, len(items) // (jobs * 4)))
     batches = [items[i : i + size] for i in range(0, len(items), size)]
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415  (start-up)
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         done = pool.map(lambda batch: [fn(item) for item in batch], batches)
         return [result for batch in done for result in batch]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -12,7 +11,6 @@ from dvlite import scm
 from dvlite.config import Config, user_config_path
 from dvlite.errors import ConfigError, NotARepoError, PathError
 from dvlite.fsutil import FileLock, atomic_write, is_within
-from dvlite.remote import open_remote, protocol_of
 from dvlite.storage.odb import ObjectStore
 from dvlite.storage.stat_index import StatIndex
 
@@ -177,6 +175,8 @@ class Repo:
 
     def remote(self, name: str | None = None) -> RemoteStore:
         """The remote called ``name``, or the default one (``core.remote``)."""
+        from dvlite.remote import open_remote, protocol_of  # noqa: PLC0415  (start-up)
+
         name = name or self.config.get("core.remote")
         if not name:
             raise ConfigError(
@@ -216,4 +216,6 @@ class Repo:
 
 def _user_name(root: str) -> str:
     """A repo's file name among a cache's users: the same for any path to the same folder."""
+    import hashlib  # noqa: PLC0415  (only for a shared cache; loading it costs start-up)
+
     return hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]

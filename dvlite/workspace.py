@@ -21,12 +21,12 @@ from dvlite.errors import MissingObjectError, PathError
 from dvlite.fsutil import NO_PROGRESS, Progress
 from dvlite.pipeline import lockfile as lockfiles
 from dvlite.repo import DVLITE_DIR, Repo
-from dvlite.storage.manifest import Entry, Manifest, ManifestDiff, diff
+from dvlite.storage.manifest import Entry, FileMap, Manifest, ManifestDiff, diff_files, file_map
 from dvlite.storage.scanner import manifest_of as tree_manifest
 from dvlite.storage.scanner import scan_path
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from dvlite.pipeline.lockfile import Lockfile
     from dvlite.pointer import Kind, Pointer
@@ -69,7 +69,6 @@ class DataState:
     size: int = 0
     executable: bool = False  # files
     tree: Tree | None = None  # folders: their files as walked, and their oids
-    built: Manifest | None = None  # folders: the manifest, if the scan had to build it
 
     @property
     def files(self) -> int:
@@ -77,9 +76,7 @@ class DataState:
 
     @cached_property
     def manifest(self) -> Manifest | None:
-        if self.built is not None or self.tree is None:
-            return self.built
-        return tree_manifest(self.tree)
+        return tree_manifest(self.tree) if self.tree is not None else None
 
     def entries(self) -> dict[str, Entry]:
         """Files keyed by their path inside the folder ("" for a single file)."""
@@ -87,6 +84,14 @@ class DataState:
             return self.manifest.by_path()
         if self.oid is not None:
             return {"": Entry("", self.oid, self.size, self.executable)}
+        return {}
+
+    def file_map(self) -> FileMap:
+        """``entries()``, light: what comparisons of big folders are made with."""
+        if self.tree is not None:
+            return self.tree.file_map()
+        if self.oid is not None:
+            return {"": (self.oid, self.size, self.executable)}
         return {}
 
 
@@ -223,7 +228,7 @@ def scan(
         state = DataState("file", found.oid, size, executable)
     else:
         size = sum(map(itemgetter(3), found.tree.records))
-        state = DataState("dir", found.oid, size, tree=found.tree, built=found.manifest)
+        state = DataState("dir", found.oid, size, tree=found.tree)
     return Scan(state, found.hashed_files, found.hashed_bytes)
 
 
@@ -246,30 +251,39 @@ def pointer_entries(repo: Repo, ptr: Pointer) -> dict[str, Entry]:
     return {"": Entry("", ptr.oid, ptr.size)}
 
 
-def recorded_entries(repo: Repo, tracked: Tracked) -> dict[str, Entry]:
-    """``pointer_entries``, from a tree the stat index keeps for the tracked path when it
-    has one with the pointer's oid (a scan built that manifest from these very files) and
-    the manifest is cached (a folder without it counts as missing), else from the
-    manifest."""
+def recorded_files(repo: Repo, tracked: Tracked) -> FileMap:
+    """The files a tracked path's pointer records, from a tree the stat index keeps for the
+    path when it has one with the pointer's oid (a scan built that manifest from these very
+    files) and the manifest is cached (a folder without it counts as missing), else from
+    the manifest."""
     ptr = tracked.pointer
     tree = repo.index.tree_of(tracked.path, ptr.oid) if ptr.kind == "dir" else None
     if tree is None or not repo.cache.exists(ptr.oid):
-        return pointer_entries(repo, ptr)
-    return {r[0]: Entry(r[0], oid, r[3], r[4])
-            for r, oid in zip(tree.records, tree.oids, strict=True)}
+        return file_map(pointer_entries(repo, ptr))
+    return tree.file_map()
 
 
 def below(entries: dict[str, Entry], sub: str) -> dict[str, Entry]:
     """The entries at or inside ``sub``, keyed relative to it ("" for ``sub`` itself)."""
+    return {new_key: replace(entries[key], path=new_key) for key, new_key in _rebased(entries, sub)}
+
+
+def files_below(files: FileMap, sub: str) -> FileMap:
+    """``below`` for a file map."""
+    return {new_key: files[key] for key, new_key in _rebased(files, sub)}
+
+
+def _rebased(keys: Iterable[str], sub: str) -> Iterator[tuple[str, str]]:
+    """Each key at or inside ``sub``, with that key made relative to ``sub``."""
     if not sub:
-        return entries
+        yield from ((key, key) for key in keys)
+        return
     prefix = sub + "/"
-    rebased = {}
-    for key, entry in entries.items():
-        if key == sub or key.startswith(prefix):
-            new_key = key[len(prefix):] if key != sub else ""
-            rebased[new_key] = replace(entry, path=new_key)
-    return rebased
+    for key in keys:
+        if key == sub:
+            yield key, ""
+        elif key.startswith(prefix):
+            yield key, key[len(prefix):]
 
 
 @dataclass(frozen=True)
@@ -280,28 +294,33 @@ class Comparison:
     target: Target
     scan: Scan
     same: bool
-    known: dict[str, Entry] | None = None  # unless same; None when its manifest is not cached
+    known: FileMap | None = None  # unless same; None when its manifest is not cached
 
     @cached_property
-    def present(self) -> dict[str, Entry]:
-        present = self.scan.state.entries()
+    def present_files(self) -> FileMap:
+        present = self.scan.state.file_map()
         if self.target.tracked.pointer.kind == "file" and "" in present:
             # a file pointer records no executable bit, so do not compare one
-            present[""] = replace(present[""], executable=False)
+            oid, size, _ = present[""]
+            present[""] = (oid, size, False)
         return present
 
     @property
-    def recorded(self) -> dict[str, Entry] | None:
-        return self.present if self.same else self.known
+    def recorded_files(self) -> FileMap | None:
+        return self.present_files if self.same else self.known
+
+    @property
+    def present(self) -> dict[str, Entry]:
+        return _entries(self.present_files)
 
     @property
     def manifest_cached(self) -> bool:
-        """Whether the recorded file list is known (``recorded`` is not None)."""
+        """Whether the recorded file list is known (``recorded_files`` is not None)."""
         return self.same or self.known is not None
 
     @cached_property
     def changes(self) -> ManifestDiff:
-        return diff(self.recorded or {}, self.present)
+        return diff_files(self.recorded_files or {}, self.present_files)
 
     @property
     def matches(self) -> bool:
@@ -312,14 +331,17 @@ class Comparison:
         return not self.changes
 
 
+def _entries(files: FileMap) -> dict[str, Entry]:
+    return {path: Entry(path, *row) for path, row in files.items()}
+
+
 def compare(repo: Repo, target: Target, *, progress: Progress = NO_PROGRESS) -> Comparison:
     scan_result = scan(repo, target.path, progress=progress)
     ptr = target.tracked.pointer
     if not target.sub and scan_result.state.oid == ptr.oid:
         return Comparison(target, scan_result, same=True)
     try:
-        recorded: dict[str, Entry] | None = below(recorded_entries(repo, target.tracked),
-                                                  target.sub)
+        recorded: FileMap | None = files_below(recorded_files(repo, target.tracked), target.sub)
     except MissingObjectError:
         recorded = None
     if target.sub and recorded is not None and not recorded:

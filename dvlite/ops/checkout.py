@@ -11,7 +11,7 @@ from dvlite.errors import UnsafeOperationError
 from dvlite.fsutil import NO_PROGRESS, FileStat, Progress, run_parallel
 from dvlite.storage import links
 from dvlite.storage.link_store import LinkingStore
-from dvlite.storage.manifest import Entry, diff
+from dvlite.storage.manifest import Entry, diff_files
 from dvlite.workspace import Target, compare, default_jobs, resolve_targets
 
 if TYPE_CHECKING:
@@ -76,9 +76,10 @@ def checkout(
 def _plan(repo: Repo, target: Target) -> _Plan:
     cmp = compare(repo, target)
     path = target.path
-    if cmp.recorded is None:  # the folder's manifest is not cached
+    recorded = cmp.recorded_files
+    if recorded is None:  # the folder's manifest is not cached
         return _Plan(path, (), (), (), () if cmp.matches else (path,))
-    changes = diff(cmp.present, cmp.recorded)  # from what is there to what should be
+    changes = diff_files(cmp.present_files, recorded)  # from what is there to what should be
     replaced = [old for old, _ in changes.modified] + list(changes.removed)
     wanted = list(changes.added) + [new for _, new in changes.modified]
     absent = repo.cache.missing(e.oid for e in replaced + wanted)
@@ -89,7 +90,7 @@ def _plan(repo: Repo, target: Target) -> _Plan:
         remove=tuple(changes.removed),
         unsafe=unsafe,
         missing=tuple(_join(path, e.path) for e in wanted if e.oid in absent),
-        empty_folder=target.tracked.pointer.kind == "dir" and not cmp.recorded,
+        empty_folder=target.tracked.pointer.kind == "dir" and not recorded,
     )
 
 

@@ -48,7 +48,7 @@ def status(
         if cmp.scan.state.kind is None:
             entries.append(StatusEntry(target.path, "deleted"))
         elif not cmp.matches:
-            changes = cmp.changes if cmp.recorded is not None else None
+            changes = cmp.changes if cmp.manifest_cached else None
             entries.append(StatusEntry(
                 target.path, "modified",
                 added=tuple(e.path for e in changes.added) if changes else (),
@@ -68,7 +68,7 @@ def _missing(repo: Repo, cmp: Comparison) -> set[Oid]:
         oids = list(tree.oids) if tree is not None else []
         return missing_objects(repo.index, cmp.target.path, ptr.oid, repo.cache,
                                [*oids, ptr.oid])
-    needed = [e.oid for e in (cmp.recorded or {}).values()]
+    needed = [oid for oid, _, _ in (cmp.recorded_files or {}).values()]
     if ptr.kind == "dir" and not cmp.target.sub:
         needed.append(ptr.oid)
     return repo.cache.missing(needed)

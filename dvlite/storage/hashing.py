@@ -6,7 +6,6 @@ by default, sha256 (64 digits) when a repo asks for it.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import TYPE_CHECKING, BinaryIO, NewType, Protocol
 
@@ -33,6 +32,8 @@ def new_hasher(algorithm: str = DEFAULT_ALGORITHM) -> Hasher:
     if algorithm == "xxh128":
         return xxhash.xxh3_128()
     if algorithm == "sha256":
+        import hashlib  # noqa: PLC0415  (the default, xxh128, needs none of it)
+
         return hashlib.sha256()
     raise ValueError(f"unknown hash algorithm {algorithm!r}")
 

@@ -26,7 +26,7 @@ from dvlite.errors import PathError, PointerError
 from dvlite.storage.hashing import DEFAULT_ALGORITHM, Oid, all_oids, is_oid
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
 FORMAT_VERSION = 1
 MAGIC = b'{"dvlite-manifest":'  # the bytes every manifest starts with
@@ -50,14 +50,7 @@ class Manifest:
     def build(cls, entries: Iterable[Entry]) -> Manifest:
         """A manifest of a folder's files as walked: names a manifest may not hold are refused."""
         ordered = tuple(sorted(entries, key=_PATH))
-        paths = [e.path for e in ordered]
-        if not all_safe(paths):
-            for path in paths:  # the slow way, to name the first bad one
-                _check_walked(path)
-        if len(set(paths)) != len(paths):
-            for before, after in itertools.pairwise(paths):
-                if before == after:
-                    raise PointerError(f"manifest lists `{before}` twice")
+        check_walked([e.path for e in ordered])
         return cls(ordered)
 
     @property
@@ -68,22 +61,9 @@ class Manifest:
         return {e.path: e for e in self.entries}
 
     def to_bytes(self) -> bytes:
-        # What json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False) gives,
-        # written out by hand because it is several times faster on big folders, and a
-        # slice at a time so that a folder of millions of files is not held twice as text.
-        head = f'{MAGIC.decode()}{FORMAT_VERSION},"files":['.encode()
-        if not self.entries:
-            return head + b"]}\n"
-        parts = [head]
-        for start in range(0, len(self.entries), _SLICE):
-            lines = (
-                f'{{"exec":{"true" if e.executable else "false"},"oid":"{e.oid}",'
-                f'"path":{_json_string(e.path)},"size":{e.size}}}'
-                for e in self.entries[start:start + _SLICE]
-            )
-            parts.append(("\n" if start == 0 else ",\n").encode() + ",\n".join(lines).encode())
-        parts.append(b"\n]}\n")
-        return b"".join(parts)
+        entries = self.entries
+        return encode([e.path for e in entries], [e.oid for e in entries],
+                      [e.size for e in entries], [e.executable for e in entries])
 
     @classmethod
     def from_bytes(
@@ -115,6 +95,43 @@ class Manifest:
             inside = next(p for p in paths if not _folders_of([p]).isdisjoint(paths))
             raise PointerError(f"manifest {source} lists `{inside}` inside a file")
         return cls(entries)
+
+
+def encode(paths: Sequence[str], oids: Sequence[Oid], sizes: Sequence[int],
+           executables: Sequence[bool]) -> bytes:
+    """A manifest's bytes from its columns, in path order (a walked tree's files need no
+    Entry each to be given an oid)."""
+    # What json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False) gives,
+    # written out by hand because it is several times faster on big folders, and a
+    # slice at a time so that a folder of millions of files is not held twice as text.
+    head = f'{MAGIC.decode()}{FORMAT_VERSION},"files":['.encode()
+    if not paths:
+        return head + b"]}\n"
+    parts = [head]
+    for start in range(0, len(paths), _SLICE):
+        end = start + _SLICE
+        lines = (
+            f'{{"exec":{"true" if executable else "false"},"oid":"{oid}",'
+            f'"path":{_json_string(path)},"size":{size}}}'
+            for path, oid, size, executable in zip(
+                paths[start:end], oids[start:end], sizes[start:end], executables[start:end],
+                strict=True)
+        )
+        parts.append(("\n" if start == 0 else ",\n").encode() + ",\n".join(lines).encode())
+    parts.append(b"\n]}\n")
+    return b"".join(parts)
+
+
+def check_walked(paths: list[str]) -> None:
+    """Refuse, naming it, a sorted walk's path that a manifest may not hold, or one listed
+    twice."""
+    if not all_safe(paths):
+        for path in paths:  # the slow way, to name the first bad one
+            _check_walked(path)
+    if len(set(paths)) != len(paths):
+        for before, after in itertools.pairwise(paths):
+            if before == after:
+                raise PointerError(f"manifest lists `{before}` twice")
 
 
 def _check_walked(path: str) -> None:
@@ -233,11 +250,28 @@ class ManifestDiff:
 
 def diff(old: Mapping[str, Entry], new: Mapping[str, Entry]) -> ManifestDiff:
     """What changed from ``old`` to ``new`` (both keyed by path)."""
-    added = tuple(new[p] for p in sorted(new.keys() - old.keys()))
-    removed = tuple(old[p] for p in sorted(old.keys() - new.keys()))
-    changed = [  # filtered before sorting: usually few of many
-        p for p in old.keys() & new.keys()
-        if old[p].oid != new[p].oid or old[p].executable != new[p].executable
-    ]
-    modified = tuple((old[p], new[p]) for p in sorted(changed))
+    return diff_files(file_map(old), file_map(new))
+
+
+FileRow = tuple[Oid, int, bool]  # a file's oid, size and executable bit
+FileMap = dict[str, FileRow]  # by path: a folder's files, light enough to build for millions
+
+
+def file_map(entries: Mapping[str, Entry]) -> FileMap:
+    return {key: (e.oid, e.size, e.executable) for key, e in entries.items()}
+
+
+def diff_files(old: FileMap, new: FileMap) -> ManifestDiff:
+    """``diff`` of two file maps, with an Entry made only for each changed file."""
+    old_row = old.get
+    newer = sorted((p, row) for p, row in new.items() if old_row(p) != row)  # few, mostly
+    added = tuple(Entry(p, *row) for p, row in newer if p not in old)
+    removed = tuple(Entry(p, *old[p]) for p in sorted(old.keys() - new.keys()))
+    modified = tuple((Entry(p, *old[p]), Entry(p, *row)) for p, row in newer
+                     if p in old and _content(old[p]) != _content(row))
     return ManifestDiff(added, removed, modified)
+
+
+def _content(row: FileRow) -> tuple[Oid, bool]:
+    """What makes a file modified: its oid or its executable bit (a size goes with its oid)."""
+    return row[0], row[2]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal, cast
 
 from dvlite.fsutil import NO_PROGRESS, Progress, run_parallel, stat_file, walk_records
 from dvlite.storage.hashing import hash_file
-from dvlite.storage.manifest import Entry, Manifest
+from dvlite.storage.manifest import Entry, Manifest, check_walked, encode
 from dvlite.storage.stat_index import Tree, folder_stats
 
 _PATH, _SIZE, _EXECUTABLE = itemgetter(0), itemgetter(3), itemgetter(4)  # of a FileRecord
@@ -35,7 +35,6 @@ class PathScan:
     tree: Tree  # a file: one record, named ""
     hashed_files: int
     hashed_bytes: int
-    manifest: Manifest | None = None  # a folder's, when the scan had to build it
 
 
 def scan_path(
@@ -76,18 +75,18 @@ def scan_path(
         known[i] = found
     tree = Tree(records, cast("list[Oid]", known))
     vouched = oid is not None
-    manifest = None
-    # a folder's manifest is built only when the index cannot vouch for the folder, or to
+    encoded = False
+    # a folder's manifest is encoded only when the index cannot vouch for the folder, or to
     # store one that a scan without storing vouched for
     if kind == "dir" and (oid is None or (store and not odb.exists(oid))):
-        manifest = manifest_of(tree)
-        data = manifest.to_bytes()
+        data = manifest_bytes(tree)
         oid = odb.add_bytes(data) if store else odb.hash_of(data)
+        encoded = True
     elif oid is None:
         oid = tree.oids[0]
-    if not vouched or manifest is not None:  # (vouched: by a tree whose manifest was not
-        index.save(key, tree, oid, stamp, todo, stored=store)  # stored, and now is)
-    return PathScan(kind, oid, tree, len(todo), sum(records[i][3] for i in todo), manifest)
+    if not vouched or encoded:  # (vouched: by a tree whose manifest was not stored, and now
+        index.save(key, tree, oid, stamp, todo, stored=store)  # is)
+    return PathScan(kind, oid, tree, len(todo), sum(records[i][3] for i in todo))
 
 
 def missing_objects(index: StatIndex, key: str, oid: Oid, odb: ObjectStore,
@@ -106,10 +105,20 @@ def missing_objects(index: StatIndex, key: str, oid: Oid, odb: ObjectStore,
 
 
 def manifest_of(tree: Tree) -> Manifest:
-    order = sorted(range(len(tree.records)), key=tree.records.__getitem__)  # by path: unique
-    records = [tree.records[i] for i in order]
-    return Manifest.build(map(Entry, map(_PATH, records), [tree.oids[i] for i in order],
-                              map(_SIZE, records), map(_EXECUTABLE, records)))
+    return Manifest.build(map(Entry, map(_PATH, tree.records), tree.oids,
+                              map(_SIZE, tree.records), map(_EXECUTABLE, tree.records)))
+
+
+def manifest_bytes(tree: Tree) -> bytes:
+    """``manifest_of(tree).to_bytes()``, encoded from the tree's columns without an Entry
+    per file (a scan that finds a folder changed needs only its oid)."""
+    paths = list(map(_PATH, tree.records))
+    order = sorted(range(len(paths)), key=paths.__getitem__)
+    in_order = [paths[i] for i in order]
+    check_walked(in_order)
+    records, oids = tree.records, tree.oids
+    return encode(in_order, [oids[i] for i in order], [records[i][3] for i in order],
+                  [records[i][4] for i in order])
 
 
 def _source(full: str, rel: str) -> str:

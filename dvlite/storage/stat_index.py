@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from dvlite.fsutil import FileRecord, FileStat
+    from dvlite.storage.manifest import FileMap
 
 Known = tuple[int, int, int, str, int]  # what lookup remembers: inode, mtime_ns, size, oid, stamp
 
@@ -72,7 +73,7 @@ _TABLES = (
 _VERSION = 1
 _BATCH = 500  # paths per `IN (...)` query, well below sqlite's variable limit
 _COLUMNS = tuple(itemgetter(i) for i in range(5))  # of a FileRecord
-_MTIME = _COLUMNS[2]
+_PATH, _, _MTIME, _SIZE, _EXECUTABLE = _COLUMNS
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,12 @@ class Tree:
 
     records: list[FileRecord]
     oids: list[Oid]
+
+    def file_map(self) -> FileMap:
+        """The files by path (built in C: a folder may hold millions)."""
+        records = self.records
+        rows = zip(self.oids, map(_SIZE, records), map(_EXECUTABLE, records), strict=True)
+        return dict(zip(map(_PATH, records), rows, strict=True))
 
 
 class StatIndex:
@@ -92,6 +99,7 @@ class StatIndex:
         self._db.execute("PRAGMA synchronous=NORMAL")
         if self._db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:
             self._migrate()
+        self._trees: dict[tuple[str, Oid], Tree] = {}  # read by this process: see tree_of
 
     def _migrate(self) -> None:
         with self._db:
@@ -152,9 +160,14 @@ class StatIndex:
             if newest < stamp and stored == packed:  # no racy file, nothing changed
                 return Oid(oid), list(stored_oids)
         by_record: dict[FileRecord, Oid] = {}
-        for (_, stamp, _, _, _), (stored, stored_oids) in trees:
-            by_record.update((r, o) for r, o in zip(_unpack(stored), stored_oids, strict=True)
-                             if r[2] < stamp)
+        for (oid, stamp, newest, _, _), (stored, stored_oids) in trees:
+            unpacked = _unpack(stored)
+            self._trees.setdefault((path, Oid(oid)), Tree(unpacked, stored_oids))
+            if newest < stamp:  # no racy file: every record vouches for its oid
+                by_record.update(zip(unpacked, stored_oids, strict=True))
+            else:
+                by_record.update((r, o) for r, o in zip(unpacked, stored_oids, strict=True)
+                                 if r[2] < stamp)
         oids: list[Oid | None] = [by_record.get(r) for r in records]
         unknown = [i for i, oid in enumerate(oids) if oid is None]
         if unknown:
@@ -200,12 +213,18 @@ class StatIndex:
             )
 
     def tree_of(self, path: str, oid: Oid) -> Tree | None:
-        """The files of a tree saved at ``path`` whose oid is ``oid``, if one is kept."""
-        row = self._db.execute(
-            "SELECT records, oids FROM trees WHERE path = ? AND oid = ? LIMIT 1", (path, oid)
-        ).fetchone()
-        loaded = _loads(*row) if row is not None else None
-        return Tree(_unpack(loaded[0]), loaded[1]) if loaded is not None else None
+        """The files of a tree saved at ``path`` whose oid is ``oid``, if one is kept. Trees
+        of one oid list the same paths, oids, sizes and modes, so one read by this process
+        (``known_oids`` reads them all when it compares a walk) serves again."""
+        if (path, oid) not in self._trees:
+            row = self._db.execute(
+                "SELECT records, oids FROM trees WHERE path = ? AND oid = ? LIMIT 1", (path, oid)
+            ).fetchone()
+            loaded = _loads(*row) if row is not None else None
+            if loaded is None:
+                return None
+            self._trees[path, oid] = Tree(_unpack(loaded[0]), loaded[1])
+        return self._trees[path, oid]
 
     def objects_vouched(self, path: str, oid: Oid, root: str) -> bool:
         """Whether every object ``oid`` at ``path`` needs is still in the store at ``root``."""
@@ -233,6 +252,7 @@ class StatIndex:
                              (path, oid, stamp, marshal.dumps((root, folders))))
 
     def forget(self, prefix: str) -> None:
+        self._trees.clear()
         with self._db:
             self._db.execute("BEGIN")
             below = (prefix, prefix + "/", prefix + "0")

@@ -19,6 +19,8 @@ from dvlite.storage.manifest import (
     Manifest,
     ManifestDiff,
     diff,
+    diff_files,
+    file_map,
     is_safe_relative_path,
 )
 
@@ -434,4 +436,20 @@ def test_diff_accounts_for_every_path(a: list[Entry], b: list[Entry]) -> None:
         or p not in new
         or (old[p].oid, old[p].executable) != (new[p].oid, new[p].executable)
         for p in old.keys() | new.keys()
+    )
+
+
+@given(entry_lists, entry_lists)
+def test_diff_files_is_the_diff_of_whole_entries(a: list[Entry], b: list[Entry]) -> None:
+    """The light diff gives, in path order, exactly the entries a diff of every entry
+    would: a file is modified when its oid or executable bit differs."""
+    old, new = Manifest.build(a).by_path(), Manifest.build(b).by_path()
+
+    d = diff_files(file_map(old), file_map(new))
+
+    assert d.added == tuple(new[p] for p in sorted(new.keys() - old.keys()))
+    assert d.removed == tuple(old[p] for p in sorted(old.keys() - new.keys()))
+    assert d.modified == tuple(
+        (old[p], new[p]) for p in sorted(old.keys() & new.keys())
+        if (old[p].oid, old[p].executable) != (new[p].oid, new[p].executable)
     )

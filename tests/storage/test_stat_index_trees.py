@@ -126,12 +126,31 @@ def test_a_path_inside_a_tree_is_known_file_by_file(index: StatIndex, folder: Pa
 
 def test_forget_drops_trees_and_entries(index: StatIndex, folder: Path) -> None:
     saved(index, folder)
+    index.known_oids("data", walk_records(str(folder)))  # the tree read once by this process
+    assert index.tree_of("data", TREE_OID) is not None
 
     index.forget("data")
 
     assert index.lookup("data") == {}
+    assert index.tree_of("data", TREE_OID) is None
     oid, oids = index.known_oids("data", walk_records(str(folder)))
     assert (oid, set(oids)) == (None, {None})
+
+
+def test_a_tree_read_to_compare_a_walk_lists_its_files(index: StatIndex, folder: Path) -> None:
+    """The tree that known_oids read is the one tree_of gives (read once per process), with
+    every file's path, oid, size and mode."""
+    stored = saved(index, folder)
+    (folder / "b").write_bytes(b"changed")
+
+    index.known_oids("data", walk_records(str(folder)))
+    with sqlite3.connect(index.db_path) as db:  # tree_of does not read the table again
+        db.execute("DELETE FROM trees")
+
+    tree = index.tree_of("data", TREE_OID)
+    assert tree == stored
+    assert tree.file_map() == {"a": (oid_of("a"), 1, False), "b": (oid_of("b"), 1, False),
+                               "sub/c": (oid_of("subc"), 5, False)}
 
 
 def test_a_damaged_tree_is_only_ignored(index: StatIndex, folder: Path) -> None:
