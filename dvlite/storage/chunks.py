@@ -16,14 +16,14 @@ import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
-from dvlite.errors import CorruptObjectError
+from dvlite.errors import CorruptObjectError, MissingObjectError
 from dvlite.fsutil import atomic_write
-from dvlite.storage.hashing import Oid, hash_bytes, is_oid, new_hasher
+from dvlite.storage.hashing import CHUNK_SIZE, Oid, hash_bytes, is_oid, new_hasher
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterator, Mapping
+    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
     from concurrent.futures import Future
 
     from dvlite.storage.odb import ObjectStore
@@ -151,16 +151,14 @@ def _cut(mapped: mmap.mmap, algorithm: str) -> tuple[tuple[Chunk, ...], Oid]:
                 hasher.update(cast("bytes", piece))
                 whole.update(cast("bytes", piece))
             chunks.append(Chunk(Oid(hasher.hexdigest()), cut.offset, cut.length))
-            done = cut.offset // mmap.PAGESIZE * mmap.PAGESIZE
-            if done - released >= _RELEASE_EVERY:
-                # pages read stay mapped, and count as this process's memory, until let go;
-                # they stay in the page cache, so the upload that follows still finds them
+            # pages read stay mapped, and count as this process's memory, until let go: let
+            # each chunk's go once it is hashed, so the mapping holds about one chunk (up to
+            # CHUNK_MAX) at a time. They stay in the page cache for the upload that follows.
+            done = (cut.offset + cut.length) // mmap.PAGESIZE * mmap.PAGESIZE
+            if done > released:
                 mapped.madvise(mmap.MADV_DONTNEED, released, done - released)
                 released = done
     return tuple(chunks), Oid(whole.hexdigest())
-
-
-_RELEASE_EVERY = 16 << 20  # bytes of a mapping read between two releases of its pages
 
 
 class RecipeStore:
@@ -232,48 +230,75 @@ class RecipeStore:
 
 
 def assemble(recipe: Recipe, cache: ObjectStore, fetch: Callable[[Chunk], bytes], *,
-             source: str, jobs: int, local: Mapping[Oid, tuple[Oid, int, int]]) -> None:
+             source: str, jobs: int, local: Mapping[Oid, tuple[Oid, int, int]],
+             open_chunk: Callable[[Oid], BinaryIO] | None = None) -> None:
     """Put the file of ``recipe`` back together into ``cache``.
 
-    Each chunk is read from a cached object that holds it (``local``) or else fetched with
-    ``fetch``, ``jobs`` at a time, at most ``jobs`` + 1 chunks ahead of the writing, so memory
-    stays bounded whatever the file's size; copies of a chunk within that window are fetched
+    A chunk a file on this machine holds is copied into place a block at a time: from a cached
+    object (``local``; checked first, and fetched instead if that copy went bad or went) or,
+    with ``open_chunk``, from a folder remote's own object (checked as it is copied; one the
+    folder keeps otherwise, in a pack, is fetched). The others are fetched with ``fetch``,
+    ``jobs`` at a time, at most ``jobs`` + 1 chunks ahead of the writing. Either way memory
+    stays bounded whatever the file's size; copies of a chunk within the window are fetched
     once. Every chunk is checked against its oid and the whole against ``recipe.oid``; on any
     failure nothing is stored.
     """
 
-    def checked(data: bytes, chunk: Chunk, where: str) -> bytes:
+    def corrupt(chunk: Chunk, where: str) -> CorruptObjectError:
+        return CorruptObjectError(
+            f"chunk {chunk.oid} (bytes {chunk.offset}-{chunk.offset + chunk.size} of "
+            f"{recipe.oid}) from {where} is corrupt; the file was not stored",
+            hint="run `dvlite fsck` on the cache and on the remote, then pull again",
+        )
+
+    def fetched(chunk: Chunk) -> bytes:
+        data = fetch(chunk)
         if len(data) != chunk.size or hash_bytes(data, cache.algorithm) != chunk.oid:
-            raise CorruptObjectError(
-                f"chunk {chunk.oid} (bytes {chunk.offset}-{chunk.offset + chunk.size} of "
-                f"{recipe.oid}) from {where} is corrupt; the file was not stored",
-                hint="run `dvlite fsck` on the cache and on the remote, then pull again",
-            )
+            raise corrupt(chunk, source)
         return data
 
-    def piece(chunk: Chunk) -> bytes:
+    def at_hand(chunk: Chunk) -> Iterator[bytes] | None:
+        """The chunk's bytes read from disk, block by block, or None: fetch it."""
         held = local.get(chunk.oid)
-        data = _read_local(cache, held) if held is not None else None
-        if data is not None and len(data) == chunk.size \
-                and hash_bytes(data, cache.algorithm) == chunk.oid:
-            return data
+        # read twice, to check it before any of it is written: a bad copy is then fetched
+        if held is not None and _digest(_cached_range(cache, held), cache.algorithm) == chunk.oid:
+            return _cached_range(cache, held)
         # not in the cache, or its cached copy went bad (`dvlite fsck` says which): the remote's
-        return checked(fetch(chunk), chunk, source)
+        if open_chunk is None:
+            return None
+        try:
+            stream = open_chunk(chunk.oid)
+        except MissingObjectError:
+            return None
+        return copied(_blocks(stream, chunk.size), chunk)
+
+    def copied(blocks: Iterator[bytes], chunk: Chunk) -> Iterator[bytes]:
+        """``blocks`` passed on as they come, and checked once all have (a mismatch drops
+        the file being written)."""
+        hasher = new_hasher(cache.algorithm)
+        for block in blocks:
+            hasher.update(block)
+            yield block
+        if hasher.hexdigest() != chunk.oid:
+            raise corrupt(chunk, source)
 
     def pieces(pool: ThreadPoolExecutor) -> Generator[bytes, None, None]:
+        # the window holds fetches only: what is at hand on disk is read when its turn comes
+        wanted = (c for c in recipe.chunks if open_chunk is None and c.oid not in local)
         ahead: collections.deque[tuple[Oid, Future[bytes]]] = collections.deque()
         # a chunk repeated nearby (a run of zeros cuts into equal chunks) is fetched once:
         # the futures in the window and the last one written serve every copy of it
         near: dict[Oid, Future[bytes]] = {}
-        todo = iter(recipe.chunks)
         try:
-            while True:
-                while len(ahead) <= workers and (chunk := next(todo, None)) is not None:
-                    if chunk.oid not in near:
-                        near[chunk.oid] = pool.submit(piece, chunk)
-                    ahead.append((chunk.oid, near[chunk.oid]))
-                if not ahead:
-                    return
+            for chunk in recipe.chunks:
+                while len(ahead) <= workers and (more := next(wanted, None)) is not None:
+                    if more.oid not in near:
+                        near[more.oid] = pool.submit(fetched, more)
+                    ahead.append((more.oid, near[more.oid]))
+                if open_chunk is not None or chunk.oid in local:
+                    blocks = at_hand(chunk)
+                    yield from (blocks if blocks is not None else [fetched(chunk)])
+                    continue
                 oid, future = ahead.popleft()
                 near = {**dict(ahead), oid: future}  # what the window still holds
                 yield future.result()
@@ -291,15 +316,34 @@ def assemble(recipe: Recipe, cache: ObjectStore, fetch: Callable[[Chunk], bytes]
         cache.add_pieces(recipe.oid, stream, source=source, size=recipe.size)
 
 
-def _read_local(cache: ObjectStore, held: tuple[Oid, int, int]) -> bytes | None:
-    """A chunk's bytes out of the cached object holding it; None if that object has gone
-    (a gc since ``local`` was made): the chunk is then fetched instead."""
+def _cached_range(cache: ObjectStore, held: tuple[Oid, int, int]) -> Iterator[bytes]:
+    """A chunk's bytes out of the cached object holding it, block by block; none if that
+    object has gone (a gc since ``local`` was made): the chunk is then fetched instead."""
     holder, offset, size = held
     try:
-        fd = os.open(cache.path(holder), os.O_RDONLY)
+        f = open(cache.path(holder), "rb", buffering=0)  # noqa: SIM115  (_blocks closes it)
     except FileNotFoundError:
-        return None
-    try:
-        return os.pread(fd, size, offset)
-    finally:
-        os.close(fd)
+        return iter(())
+    return _blocks(f, size, offset)
+
+
+def _blocks(f: BinaryIO, size: int, offset: int = 0) -> Iterator[bytes]:
+    """Up to ``size`` bytes of ``f`` from ``offset``, a block at a time; then closes it.
+
+    Every block is read into the same buffer, so each must be used up before the next is
+    asked for (``add_pieces`` hashes and writes it first): with a new buffer for each block,
+    a page fault per page, a 2 GiB fetch to tmpfs took 2.4 to 4.0 s, against 1.9 to 2.2 s."""
+    buffer = memoryview(bytearray(min(size, CHUNK_SIZE)))
+    with f:
+        while size > 0 and (got := os.preadv(f.fileno(), [buffer[:size]], offset)):
+            size -= got
+            offset += got
+            # hashers and files take any buffer: the cast spares a copy of each block
+            yield cast("bytes", buffer[:got])
+
+
+def _digest(blocks: Iterable[bytes], algorithm: str) -> Oid:
+    hasher = new_hasher(algorithm)
+    for block in blocks:
+        hasher.update(block)
+    return Oid(hasher.hexdigest())

@@ -488,3 +488,51 @@ def test_a_chunk_repeated_nearby_is_fetched_once(cache: ObjectStore, remote: Rem
     # the six copies in a row come from one fetch; the last copy, three chunks further on,
     # is out of the window by then and fetched again
     assert remote.fetched == [hash_bytes(block), *map(hash_bytes, others), hash_bytes(block)]
+
+
+# a folder remote: its chunks are copied from its own files, block by block, none fetched
+
+def test_assemble_from_a_folder_copies_its_chunks_and_fetches_none(
+        cache: ObjectStore, remote: Remote, big: tuple[str, bytes]) -> None:
+    path, data = big
+    recipe = chunk_file(path, hash_bytes(data), "xxh128")
+    pushed(remote, recipe, data)
+    assemble(recipe, cache, remote.fetch, source=SRC, jobs=3, local={},
+             open_chunk=remote.store.open)
+    assert read(cache, recipe.oid) == data
+    assert remote.fetched == []
+
+
+def test_a_chunk_the_folder_keeps_otherwise_is_fetched(cache: ObjectStore, remote: Remote,
+                                                        tmp_path: Path) -> None:
+    data = random_bytes(5000, seed=24)
+    recipe = recipe_of(data, [1000, 3000])
+    pushed(remote, recipe, data)
+    folder = ObjectStore(str(tmp_path / "folder"))  # lacks the middle chunk (in a pack, say)
+    for chunk in (recipe.chunks[0], recipe.chunks[2]):
+        folder.add_bytes(data[chunk.offset:chunk.offset + chunk.size])
+    assemble(recipe, cache, remote.fetch, source=SRC, jobs=2, local={}, open_chunk=folder.open)
+    assert read(cache, recipe.oid) == data
+    assert remote.fetched == [recipe.chunks[1].oid]
+
+
+@pytest.mark.parametrize("spoil", [b"?", b""], ids=["changed", "truncated"])
+def test_a_corrupt_chunk_in_the_folder_stores_nothing(cache: ObjectStore, remote: Remote,
+                                                      spoil: bytes) -> None:
+    data = random_bytes(6000, seed=25)
+    recipe = recipe_of(data, [1000, 2000, 4000])
+    pushed(remote, recipe, data)
+    bad = recipe.chunks[2]
+    path = remote.store.path(bad.oid)
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.truncate(bad.size - 1)
+        f.seek(0, os.SEEK_END)
+        f.write(spoil)
+    with pytest.raises(CorruptObjectError) as caught:
+        assemble(recipe, cache, remote.fetch, source=SRC, jobs=2, local={},
+                 open_chunk=remote.store.open)
+    assert f"chunk {bad.oid} (bytes 2000-4000 of {recipe.oid}) from {SRC} is corrupt" \
+        in str(caught.value)
+    assert_nothing_stored(cache, recipe.oid)
+    assert remote.fetched == []
