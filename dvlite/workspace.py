@@ -22,8 +22,8 @@ from dvlite.fsutil import NO_PROGRESS, Progress
 from dvlite.pipeline import lockfile as lockfiles
 from dvlite.repo import DVLITE_DIR, Repo
 from dvlite.storage.manifest import Entry, FileMap, Manifest, ManifestDiff, diff_files, file_map
+from dvlite.storage.scanner import manifest_bytes, scan_path
 from dvlite.storage.scanner import manifest_of as tree_manifest
-from dvlite.storage.scanner import scan_path
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -211,15 +211,17 @@ def scan(
     path: str,
     *,
     store: ObjectStore | None = None,
+    keep: bool = True,
     jobs: int | None = None,
     progress: Progress = NO_PROGRESS,
 ) -> Scan:
     """Read what the workspace holds at ``path`` (repo-relative), hashing as little as possible.
 
-    With ``store``, every file ends up in it as well (for add and commit).
+    With ``store``, every file ends up in it as well (for add and commit). Without ``keep``
+    (see ``scan_path``) a changed folder's oid is None.
     """
     found = scan_path(repo.index, path, repo.abs(path), store or repo.cache,
-                      allowed=(repo.root, repo.cache_dir), store=store is not None,
+                      allowed=(repo.root, repo.cache_dir), store=store is not None, keep=keep,
                       jobs=jobs or default_jobs(repo), progress=progress)
     if found is None:
         return Scan(DataState(None), 0, 0)
@@ -335,8 +337,11 @@ def _entries(files: FileMap) -> dict[str, Entry]:
     return {path: Entry(path, *row) for path, row in files.items()}
 
 
-def compare(repo: Repo, target: Target, *, progress: Progress = NO_PROGRESS) -> Comparison:
-    scan_result = scan(repo, target.path, progress=progress)
+def compare(repo: Repo, target: Target, *, keep: bool = True,
+            progress: Progress = NO_PROGRESS) -> Comparison:
+    """``target``'s pointer against the workspace; ``keep``: as for ``scan``, false for a
+    command about to rewrite the target."""
+    scan_result = scan(repo, target.path, keep=keep, progress=progress)
     ptr = target.tracked.pointer
     if not target.sub and scan_result.state.oid == ptr.oid:
         return Comparison(target, scan_result, same=True)
@@ -347,4 +352,9 @@ def compare(repo: Repo, target: Target, *, progress: Progress = NO_PROGRESS) -> 
     if target.sub and recorded is not None and not recorded:
         raise PathError(f"`{target.path}` is not in tracked folder `{target.tracked.path}`",
                         hint=f"`dvlite ls {target.tracked.path}` lists its files")
+    state = scan_result.state
+    if recorded is None and state.oid is None and state.tree is not None:
+        # without the pointer's file list, only the folder's oid can say if it matches
+        oid = repo.cache.hash_of(manifest_bytes(state.tree))
+        scan_result = replace(scan_result, state=replace(state, oid=oid))
     return Comparison(target, scan_result, same=False, known=recorded)

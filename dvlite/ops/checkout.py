@@ -74,7 +74,7 @@ def checkout(
 
 
 def _plan(repo: Repo, target: Target) -> _Plan:
-    cmp = compare(repo, target)
+    cmp = compare(repo, target, keep=False)  # the files written next make its tree old
     path = target.path
     recorded = cmp.recorded_files
     if recorded is None:  # the folder's manifest is not cached

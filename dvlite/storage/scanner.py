@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class PathScan:
     kind: Literal["file", "dir"]
-    oid: Oid  # a file's hash, or a folder's manifest's
+    oid: Oid | None  # a file's hash, or a folder's manifest's (see ``keep``)
     tree: Tree  # a file: one record, named ""
     hashed_files: int
     hashed_bytes: int
@@ -45,11 +45,15 @@ def scan_path(
     *,
     allowed: tuple[str, ...],
     store: bool = False,
+    keep: bool = True,
     jobs: int = 1,
     progress: Progress = NO_PROGRESS,
 ) -> PathScan | None:
     """Scan the file or folder at ``full``, known to ``index`` as ``key``; None if nothing
-    is there. With ``store``, every file (and a folder's manifest) ends up in ``odb``."""
+    is there. With ``store``, every file (and a folder's manifest) ends up in ``odb``.
+    Without ``keep`` (for a command about to rewrite the path, after which this tree is
+    gone), a changed folder is given no oid and its tree is not remembered: its files'
+    hashes are."""
     stamp = index.fs_clock()  # before any stat: see storage/stat_index.py
     kind: Literal["file", "dir"]
     if os.path.isdir(full) and not os.path.islink(full):
@@ -78,6 +82,9 @@ def scan_path(
     encoded = False
     # a folder's manifest is encoded only when the index cannot vouch for the folder, or to
     # store one that a scan without storing vouched for
+    if kind == "dir" and oid is None and not keep:
+        index.save(key, tree, None, stamp, todo, stored=False)
+        return PathScan(kind, None, tree, len(todo), sum(records[i][3] for i in todo))
     if kind == "dir" and (oid is None or (store and not odb.exists(oid))):
         data = manifest_bytes(tree)
         oid = odb.add_bytes(data) if store else odb.hash_of(data)

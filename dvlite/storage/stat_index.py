@@ -192,20 +192,22 @@ class StatIndex:
             found.update((row[0], row[1:]) for row in rows)
         return found
 
-    def save(self, path: str, tree: Tree, oid: Oid, stamp: int, hashed: Iterable[int], *,
-             stored: bool) -> None:
-        """Remember the tree walked at ``path`` (whose oid is ``oid``) and, per file, the
-        files of it at the positions ``hashed``; in one transaction. ``stamp`` is
-        ``fs_clock()`` from before the walk. A path keeps two trees: the last one
-        ``stored`` (its manifest is in the store: what a pointer records), and the last one
-        seen by any other scan, so that a changed path is still compared with its pointer
-        without reading its manifest."""
+    def save(self, path: str, tree: Tree, oid: Oid | None, stamp: int, hashed: Iterable[int],
+             *, stored: bool) -> None:
+        """Remember the tree walked at ``path`` (whose oid is ``oid``; None: the files alone)
+        and, per file, the files of it at the positions ``hashed``; in one transaction.
+        ``stamp`` is ``fs_clock()`` from before the walk. A path keeps two trees: the last
+        one ``stored`` (its manifest is in the store: what a pointer records), and the last
+        one seen by any other scan, so that a changed path is still compared with its
+        pointer without reading its manifest."""
         rows = ((_key(path, tree.records[i][0]), *tree.records[i][1:4], tree.oids[i], stamp)
                 for i in hashed)  # a generator: add of a big folder records every file
         newest = max(map(_MTIME, tree.records), default=0)
         with self._db:
             self._db.execute("BEGIN")
             self._insert(rows)
+            if oid is None:
+                return
             self._db.execute(
                 "INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (path, stored, oid, stamp, newest, marshal.dumps(_pack(tree.records)),

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import tomllib
 from typing import TYPE_CHECKING
 
 import pytest
 
+from dvlite.errors import UnsafeOperationError
 from dvlite.ops.checkout import checkout
 from dvlite.ops.status import status
 from tests.ops.support import set_config
@@ -89,3 +91,37 @@ def test_an_empty_workspace_is_filled_without_litter(versions: TmpRepo) -> None:
     assert [n for n in os.listdir(versions.repo.tmp_dir) if n.startswith("materialize-")] == []
     assert status(versions.repo).entries == ()
     assert checkout(versions.repo).written == (), "the stat index vouches for what was written"
+
+
+def test_a_changed_folder_matching_a_pointer_without_its_manifest_is_unchanged(
+    versions: TmpRepo,
+) -> None:
+    """checkout does not build a changed folder's manifest to compare it; when the pointer's
+    file list is not cached it still finds, by the folder's oid, that nothing is to do."""
+    _write(versions, {"d0/f0.csv": CHANGED["d0/f0.csv"]})  # same bytes, a new inode
+    pointer_oid = tomllib.loads((versions.root / "data.dvl").read_text())["oid"]
+    os.chmod(versions.repo.cache.path(pointer_oid), 0o644)
+    os.remove(versions.repo.cache.path(pointer_oid))
+
+    result = checkout(versions.repo)
+
+    assert (result.written, result.removed, result.missing) == ((), (), ())
+    assert result.unchanged == 1
+
+
+def test_what_checkout_hashed_is_not_hashed_again(versions: TmpRepo) -> None:
+    """A file edited before a checkout is hashed to see whether it is in the cache; the
+    checkout refuses to overwrite it, and the status that follows trusts that hash."""
+    _write(versions, {"d0/f0.csv": "an edit nobody added\n"})
+    edited = versions.root / "data/d0/f0.csv"
+    past = edited.stat().st_mtime_ns - 10**10  # not racy: the hash is trusted at once
+    os.utime(edited, ns=(past, past))
+    versions.git("checkout", "-q", "HEAD~1")
+
+    with pytest.raises(UnsafeOperationError, match=r"data/d0/f0\.csv"):
+        checkout(versions.repo)
+
+    result = status(versions.repo)
+    assert result.hashed_files == 0
+    assert [(e.path, e.added, e.modified, e.deleted) for e in result.entries] == [
+        ("data", ("d2/new.csv",), ("d0/f0.csv", "d1/f5.csv"), (GONE,))]
