@@ -267,19 +267,20 @@ def recorded_files(repo: Repo, tracked: Tracked) -> FileMap:
 
 def below(entries: dict[str, Entry], sub: str) -> dict[str, Entry]:
     """The entries at or inside ``sub``, keyed relative to it ("" for ``sub`` itself)."""
+    if not sub:
+        return entries
     return {new_key: replace(entries[key], path=new_key) for key, new_key in _rebased(entries, sub)}
 
 
 def files_below(files: FileMap, sub: str) -> FileMap:
     """``below`` for a file map."""
+    if not sub:
+        return files
     return {new_key: files[key] for key, new_key in _rebased(files, sub)}
 
 
 def _rebased(keys: Iterable[str], sub: str) -> Iterator[tuple[str, str]]:
-    """Each key at or inside ``sub``, with that key made relative to ``sub``."""
-    if not sub:
-        yield from ((key, key) for key in keys)
-        return
+    """Each key at or inside ``sub`` (not empty), with that key made relative to ``sub``."""
     prefix = sub + "/"
     for key in keys:
         if key == sub:
