@@ -284,7 +284,8 @@ def assemble(recipe: Recipe, cache: ObjectStore, fetch: Callable[[Chunk], bytes]
 
     def pieces(pool: ThreadPoolExecutor) -> Generator[bytes, None, None]:
         # the window holds fetches only: what is at hand on disk is read when its turn comes
-        wanted = (c for c in recipe.chunks if open_chunk is None and c.oid not in local)
+        wanted = iter(()) if open_chunk is not None else \
+            (c for c in recipe.chunks if c.oid not in local)
         ahead: collections.deque[tuple[Oid, Future[bytes]]] = collections.deque()
         # a chunk repeated nearby (a run of zeros cuts into equal chunks) is fetched once:
         # the futures in the window and the last one written serve every copy of it

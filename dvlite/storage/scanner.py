@@ -83,7 +83,8 @@ def scan_path(
     # a folder's manifest is encoded only when the index cannot vouch for the folder, or to
     # store one that a scan without storing vouched for
     if kind == "dir" and oid is None and not keep:
-        index.save(key, tree, None, stamp, todo, stored=False)
+        if todo:
+            index.save(key, tree, None, stamp, todo, stored=False)
         return PathScan(kind, None, tree, len(todo), sum(records[i][3] for i in todo))
     if kind == "dir" and (oid is None or (store and not odb.exists(oid))):
         data = manifest_bytes(tree)
