@@ -13,6 +13,7 @@ import re
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from dvlite.credentials import is_secret, redact
 from dvlite.errors import (
     ConfigError,
     DvliteError,
@@ -51,11 +52,10 @@ _S3_PART = 8 << 20
 _S3_PARTS_AT_ONCE = 4
 _S3_ALONE_FROM = 64 << 20  # bytes from which an upload's parts go up in parallel
 _S3_MAX_PARTS = 10_000  # S3's limit per upload: bigger files need bigger parts
+_S3FS_TRIES = 2  # per request: a second try for throttling or a dropped read, then the engine's
 # parallel transfers per protocol when -j is not given
 DEFAULT_JOBS = {"s3": 16, "s3a": 16, "gs": 16, "gcs": 16, "az": 16, "abfs": 16, "abfss": 16,
                 "ssh": 8, "sftp": 8, "webdav": 8, "webdavs": 8, "http": 8, "https": 8}
-_SECRET_WORDS = ("secret", "password", "passphrase", "token", "connection_string",
-                 "account_key", "credential", "session")
 _AUTH_NAMES = ("NoCredentialsError", "PartialCredentialsError", "PermissionDenied",
                "ClientAuthenticationError", "InvalidAccessKeyId", "SignatureDoesNotMatch",
                "AccessDenied", "Forbidden", "Unauthorized")
@@ -73,52 +73,10 @@ _SERVER_FAULT = re.compile(
     r"Can't create any SFTP connections)")
 _AUTH_TEXT = re.compile(r"\b(401|403)\b|Forbidden|Unauthorized|AccessDenied|InvalidAccessKey|"
                         r"AuthenticationFailed|AuthorizationFailure")
-_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@/\s]+)@",
-                       re.I)
-# over HTTP a user name alone is how tokens travel (https://<token>@host/...), so it is masked
-# too; an ssh user name (ssh://git@host) is not a secret
-_HTTP_TOKEN = re.compile(r"(?P<scheme>(?:https?|webdavs?)://)[^:/@\s]+@", re.I)
 
 
 def protocol_of(url: str) -> str:
     return url.split("://", 1)[0].lower() if "://" in url else "file"
-
-
-def is_secret(option: str) -> bool:
-    """Options that hold credentials: kept out of git and never printed."""
-    name = option.lower()
-    return name in ("key", "auth", "password") or any(w in name for w in _SECRET_WORDS)
-
-
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` with URL passwords (and HTTP user names, which may be tokens) and the given
-    secret values masked."""
-    text = _USERINFO.sub(r"\g<scheme>\g<user>:***@", text)
-    text = _HTTP_TOKEN.sub(r"\g<scheme>***@", text)
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
-def secrets_in(config: Mapping[str, Any]) -> tuple[str, ...]:
-    """The credentials flat config values hold (``remote.<name>.<option>`` keys): secret
-    options and the passwords in remote URLs, for masking wherever text may carry them."""
-    found: list[str] = []
-    for key, value in config.items():
-        section, _, option = key.rpartition(".")
-        if not section.startswith("remote.") or not value:
-            continue
-        if is_secret(option):
-            found.append(str(value))
-        elif option == "url" and (match := _USERINFO.search(str(value))):
-            found.append(match["password"])
-    return tuple(found)
-
-
-def has_credentials(url: str) -> bool:
-    """Whether ``url`` carries a password or token, which must stay out of git."""
-    return redact(url) != url
 
 
 def open_remote(name: str, url: str, options: Mapping[str, Any]) -> RemoteStore:
@@ -196,12 +154,17 @@ def _filesystem(
         return WebdavFileSystem(f"{scheme}://{host}", **options), "/" + path.strip("/")
     if protocol in ("s3", "s3a"):
         # no retry inside botocore: the transfer engine retries objects and s3fs retries
-        # throttling and dropped reads; a third layer would multiply the wait for an
+        # throttling and dropped reads once; a third layer would multiply the wait for an
         # unreachable endpoint (each botocore retry waits up to 1, 2, 4... s)
         config = {"connect_timeout": CONNECT_TIMEOUT, "read_timeout": timeout,
                   "retries": {"total_max_attempts": 1, "mode": "standard"}}
         options["config_kwargs"] = {**config, **options.get("config_kwargs", {})}
-    elif protocol in ("ssh", "sftp"):
+        fs, root = url_to_fs(url, **options)
+        # s3fs tries 5 times (a class setting), and each try of a stalled read waits out the
+        # whole timeout: with the transfer engine's 4 tries, a stall failed after 20 timeouts
+        fs.retries = _S3FS_TRIES
+        return fs, root
+    if protocol in ("ssh", "sftp"):
         options.setdefault("connect_timeout", CONNECT_TIMEOUT)
         # SFTP has no read timeout: keepalives close a connection whose server stopped
         # answering, which fails the requests waiting on it

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import typer
 
     from dvlite.cli.group import Group
+    from dvlite.cli.options import Options
 
 
 @functools.cache
@@ -95,11 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     if [a for a in args if a not in _ANYWHERE] == ["--version"]:
         sys.stdout.write(version_line() + "\n")  # before typer is even imported
         sys.exit(0)
-    # typer and the commands load only now; their exceptions are what the boundary catches
-    # (typer 0.29 ships its own copy of click, whose exception classes live here)
-    import typer  # noqa: PLC0415
-    from typer._click.exceptions import ClickException, UsageError  # noqa: PLC0415
-
+    from dvlite.cli.direct import direct_command  # noqa: PLC0415
     from dvlite.cli.options import Options  # noqa: PLC0415
     from dvlite.cli.output import error  # noqa: PLC0415
     from dvlite.errors import DvliteError  # noqa: PLC0415
@@ -110,21 +107,13 @@ def main(argv: list[str] | None = None) -> None:
         error(text, hint, verbose=options.verbose, secrets=options.secrets)
 
     try:
-        result = _quick_command().main(args=args, prog_name="dvlite", standalone_mode=False,
-                                       obj=options)
-    except UsageError as exc:
-        if exc.format_message():  # empty when the help was shown for a bare `dvlite`
-            command = exc.ctx.command_path if exc.ctx is not None else "dvlite"
-            report(exc.format_message(), f"see `{command} -h`")
-        sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
+        direct = direct_command(args, options)
+        result = direct() if direct is not None else _run_typer(args, options)
+    except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         sys.exit(_INTERRUPTED)
     except DvliteError as exc:
         report(exc.message, exc.hint)
-        sys.exit(exc.exit_code)
-    except ClickException as exc:
-        report(exc.format_message(), None)
         sys.exit(exc.exit_code)
     except Exception as exc:
         report(f"unexpected: {type(exc).__name__}: {exc}",
@@ -133,3 +122,29 @@ def main(argv: list[str] | None = None) -> None:
     if result == _INTERRUPTED:  # typer turns Ctrl-C inside a command into this exit code
         sys.stderr.write("error: interrupted\n")
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _run_typer(args: list[str], options: Options) -> Any:
+    """Run ``args`` through typer's click group, with click's errors as dvlite's."""
+    # typer and the commands load only now (typer 0.29 ships its own copy of click, whose
+    # exception classes live here)
+    import typer  # noqa: PLC0415
+    from typer._click.exceptions import ClickException  # noqa: PLC0415
+    from typer._click.exceptions import UsageError as ClickUsageError  # noqa: PLC0415
+
+    from dvlite.errors import DvliteError, UsageError  # noqa: PLC0415
+
+    try:
+        return _quick_command().main(args=args, prog_name="dvlite", standalone_mode=False,
+                                     obj=options)
+    except ClickUsageError as exc:
+        if not exc.format_message():  # the help was shown for a bare `dvlite`
+            sys.exit(2)
+        command = exc.ctx.command_path if exc.ctx is not None else "dvlite"
+        raise UsageError(exc.format_message(), hint=f"see `{command} -h`") from exc
+    except typer.Abort as exc:
+        raise KeyboardInterrupt from exc
+    except ClickException as exc:
+        failure = DvliteError(exc.format_message())
+        failure.exit_code = exc.exit_code
+        raise failure from exc

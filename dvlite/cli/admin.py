@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dvlite.cli import git_hooks
 from dvlite.cli.options import Options, options_of
 from dvlite.cli.output import Bar, data, emit_json, message, size_text
-from dvlite.errors import CorruptObjectError, DvliteError, UsageError
+from dvlite.errors import CorruptObjectError, UsageError
 
 if TYPE_CHECKING:
-    from dvlite.ops.hook_handlers import PushOutcome, WorkspaceSync
+    pass
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -238,44 +238,13 @@ def git_hook(
     = None,
 ) -> None:
     """Run one of dvlite's git hooks (the installed hook scripts call this)."""
-    from dvlite.ops import hook_handlers as handlers_op  # noqa: PLC0415
-    from dvlite.ops import hooks as hooks_op  # noqa: PLC0415
-
-    options = options_of(ctx)
-    if name not in hooks_op.HOOKS:
-        raise UsageError(f"unknown git hook `{name}`; dvlite has {', '.join(hooks_op.HOOKS)}")
-    args = args or []
-    from_git = handlers_op.leave_git(os.environ)
-    found = handlers_op.hook_repo(options.path("."), os.environ)
-    if isinstance(found, str):
-        if options.verbose:
-            message(options, f"dvlite: {name} hook skipped: {found}")
-        return
-    with found as repo:
-        if name == "pre-commit":
-            index = from_git.get("GIT_INDEX_FILE")  # relative to the work tree top, if so
-            handlers_op.check_commit(repo, index_file=options.path(index) if index else None)
-        elif name == "pre-push":
-            stdin = sys.stdin.read() if args else ""  # the framework keeps git's ref lines
-            request = handlers_op.push_request(args, stdin, os.environ)
-            with Bar(options, "pushing data", unit="objects") as bar:
-                _pushed(options, handlers_op.push_commits(repo, request, progress=bar))
-        elif handlers_op.wants_checkout(name, args, os.environ):
-            with Bar(options, "checkout") as bar:
-                _synced(options, handlers_op.sync_workspace(repo, progress=bar))
-
-
-_MERGE_HINTS = {
-    "pointer": "keep one side with `git checkout --ours {path}` or `git checkout --theirs "
-               "{path}`, then `dvlite checkout` and `git add {path}`",
-    "lock": "keep one side with `git checkout --ours {path}` or `git checkout --theirs "
-            "{path}`, then run `dvlite repro` and `git add {path}`",
-}
+    git_hooks.run_hook(options_of(ctx), name, args or [])
 
 
 def git_merge_driver(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Argument(help="What is merged: " + ", ".join(_MERGE_HINTS))],
+    kind: Annotated[str, typer.Argument(help="What is merged: "
+                                        + ", ".join(git_hooks.MERGE_HINTS))],
     base: Annotated[str, typer.Argument(help="The common ancestor's version (git's %O).")],
     ours: Annotated[str, typer.Argument(help="Our version, replaced by the result (%A).")],
     theirs: Annotated[str, typer.Argument(help="Their version (%B).")],
@@ -283,45 +252,4 @@ def git_merge_driver(
 ) -> None:
     """Merge a `.dvl` pointer or `dvlite.lock` (the merge drivers `dvlite install` declares
     run this); exit 1, leaving both sides between conflict markers, when it cannot."""
-    from dvlite.ops import hook_handlers as handlers_op  # noqa: PLC0415
-
-    options = options_of(ctx)
-    if kind not in _MERGE_HINTS:
-        raise UsageError(f"unknown merge driver `{kind}`; dvlite has {', '.join(_MERGE_HINTS)}")
-    handlers_op.leave_git(os.environ)
-    base_data, ours_data, theirs_data = (_read(options.path(p)) for p in (base, ours, theirs))
-    result = handlers_op.merge_file(kind, base_data, ours_data, theirs_data,
-                                    start=options.path("."))
-    with open(options.path(ours), "wb") as f:  # git's temporary file: it reads the result back
-        f.write(result.data)
-    if result.conflict is not None:
-        raise DvliteError(f"cannot merge `{path}`: {result.conflict}",
-                          hint=_MERGE_HINTS[kind].format(path=shlex.quote(path)))
-    if options.verbose:
-        message(options, f"dvlite: merged `{path}` ({result.how})")
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def _pushed(options: Options, outcome: PushOutcome) -> None:
-    synced = outcome.synced
-    if synced is not None and synced.transferred:
-        message(options, f"dvlite: sent {synced.transferred} object(s) of {outcome.commits} "
-                         f"commit(s) to the dvlite remote ({synced.skipped} already there)")
-
-
-def _synced(options: Options, outcome: WorkspaceSync) -> None:
-    if outcome.written or outcome.removed:
-        message(options, f"dvlite: data checked out: {len(outcome.written)} file(s) written, "
-                         f"{len(outcome.removed)} removed")
-    if outcome.missing:
-        message(options, f"warning: dvlite: {len(outcome.missing)} path(s) have no data in the "
-                         f"cache, e.g. `{outcome.missing[0]}`; `dvlite pull` brings them")
-    if outcome.refused is not None:
-        # git's checkout is done: a hook cannot stop it, only say what it left alone
-        message(options, f"warning: dvlite: data not checked out: {outcome.refused.message}")
-        if outcome.refused.hint:
-            message(options, f"hint: {outcome.refused.hint}")
+    git_hooks.run_merge_driver(options_of(ctx), kind, base, ours, theirs, path)

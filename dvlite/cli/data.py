@@ -11,12 +11,11 @@ import typer
 
 from dvlite.cli.options import options_of
 from dvlite.cli.output import Bar, data, emit_json, message, size_text
-from dvlite.cli.status_view import print_status
+from dvlite.cli.status_view import show_status
 from dvlite.errors import MissingObjectError, NotARepoError
 
 if TYPE_CHECKING:
     from dvlite.ops.add import StoreResult
-    from dvlite.ops.sync import RemoteStatusEntry
     from dvlite.repo import Repo
 
 Targets = Annotated[list[str] | None, typer.Argument(
@@ -90,34 +89,7 @@ def status(
     as_json: Json = False,
 ) -> None:
     """Show tracked data that differs from its pointers or is missing from the cache."""
-    from dvlite.ops import status as status_op  # noqa: PLC0415
-
-    options = options_of(ctx)
-    unpushed: list[RemoteStatusEntry] = []
-    with options.repo() as repo, Bar(options, "checking") as bar:
-        result = status_op.status(repo, options.paths(targets), progress=bar)
-        if remote is not None:
-            from dvlite.ops import sync as sync_op  # noqa: PLC0415  (only with a remote)
-
-            unpushed = sync_op.remote_status(repo, options.paths(targets), remote=remote or None)
-    if as_json:
-        document: dict[str, object] = {"changed": result.entries, "checked": result.checked}
-        if remote is not None:
-            document["not_on_remote"] = unpushed
-        emit_json(document)
-    else:
-        print_status(result, unpushed)
-        if unpushed:
-            size, to_send = (sum(e.size for e in unpushed), sum(e.to_send for e in unpushed))
-            message(options, f"a push would send {size_text(to_send)} of the {size_text(size)} "
-                    "not on the remote" + (": chunks it has, or that files share, go up once"
-                                           if to_send < size else ""))
-        if not result.entries and not unpushed:
-            message(options, f"all {result.checked} tracked paths match their pointers"
-                    + (" and are on the remote" if remote is not None else ""))
-    if options.verbose:
-        message(options, f"hashed {result.hashed_files} files ({size_text(result.hashed_bytes)})")
-    if exit_code and (result.entries or unpushed):
+    if show_status(options_of(ctx), targets, remote=remote, as_json=as_json) and exit_code:
         raise typer.Exit(1)
 
 

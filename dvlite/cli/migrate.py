@@ -40,9 +40,9 @@ def import_dvc(
     as_json: Json = False,
 ) -> None:
     """Convert the DVC project here: pointers, pipeline, lock, remotes and the data."""
+    from dvlite.credentials import secrets_in  # noqa: PLC0415
     from dvlite.ops.migrate.common import open_project  # noqa: PLC0415
     from dvlite.ops.migrate.dvc import import_dvc as run  # noqa: PLC0415
-    from dvlite.remote import secrets_in  # noqa: PLC0415
 
     options = options_of(ctx)
     with open_project(os.path.abspath(options.cwd)) as repo:

@@ -32,7 +32,7 @@ class Options:
 
     def repo(self, *, strict_config: bool = True) -> Repo:
         # here, not at the top: `--help` and `--version` open no repo
-        from dvlite.remote import secrets_in  # noqa: PLC0415
+        from dvlite.credentials import secrets_in  # noqa: PLC0415
         from dvlite.repo import Repo  # noqa: PLC0415
 
         repo = Repo.discover(os.path.abspath(self.cwd), strict_config=strict_config)

@@ -73,7 +73,7 @@ def error(text: str, hint: str | None, *, verbose: bool, secrets: tuple[str, ...
     """``error: text`` (and ``hint: ...``), after the traceback with ``verbose``. All of it is
     masked: a backend's own message, and the exceptions a traceback chains, may carry a URL
     with its password or a credential from the config (``secrets``)."""
-    from dvlite.remote import redact  # noqa: PLC0415  (not at the top: `--help` opens no remote)
+    from dvlite.credentials import redact  # noqa: PLC0415  (`--help` prints no error)
 
     if verbose:
         sys.stderr.write(redact(traceback.format_exc(), secrets))

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dvlite import config as cfg
+from dvlite.credentials import has_credentials, is_secret, redact
 from dvlite.errors import ConfigError, DvliteError
 from dvlite.fsutil import read_toml
-from dvlite.remote import has_credentials, is_secret, redact
 from dvlite.repo import Repo
 from dvlite.workspace import find_tracked
 

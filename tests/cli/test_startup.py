@@ -133,3 +133,38 @@ def test_bad_option_values_still_get_typers_messages(tracked: TmpRepo) -> None:
         assert result.err.startswith("error: Invalid value for '-j' / '--jobs'"), result.err
         assert words in result.err.splitlines()[0]
     assert probe("add", "-j", "2", "data", cwd=tracked.root).code == 0
+
+
+def test_status_and_what_git_runs_load_no_typer(tracked: TmpRepo) -> None:
+    """A plain `status` and the hooks' and merge drivers' commands run without typer: git
+    runs them on every commit, checkout and merge."""
+    (tracked.root / "data" / "a.csv").write_text("changed\n")
+    status = probe("-q", "-C", "data", "status", "a.csv", cwd=tracked.root)
+    assert status.code == 0, status.err
+    assert status.out.split()[:2] == ["modified:", "data/a.csv"]  # -C and the target reached it
+    hook = probe("git-hook", "pre-commit", cwd=tracked.root)
+    assert hook.code == 1  # the commit would record a pointer that no longer matches its data
+    assert hook.err.startswith("error: "), hook.err
+    assert "data" in hook.err.splitlines()[0]
+    (tracked.root / "base").write_text("x")
+    merge = probe("git-merge-driver", "nonsense", "base", "base", "base", "p", cwd=tracked.root)
+    assert merge.code == 2
+    assert merge.err.startswith("error: unknown merge driver `nonsense`"), merge.err
+    for result in (status, hook, merge):
+        assert result.loaded("typer", "click") == []
+
+
+@pytest.mark.parametrize(("args", "code", "start"), [
+    (["status", "--json"], 0, "{"),  # an option: typer's path
+    (["status", "-h"], 0, "Usage: dvlite status"),
+    (["git-hook"], 2, "error: Missing argument 'name'"),
+    (["git-merge-driver", "pointer", "a"], 2, "error: Missing argument"),
+    (["status", "--", "data"], 0, ""),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else "")
+def test_anything_but_plain_arguments_goes_through_typer(
+    tracked: TmpRepo, args: list[str], code: int, start: str,
+) -> None:
+    result = probe(*args, cwd=tracked.root)
+    assert result.code == code, result.err
+    assert (result.out if code == 0 else result.err).startswith(start), (result.out, result.err)
+    assert "typer" in result.loaded("typer")

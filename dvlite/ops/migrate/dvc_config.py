@@ -11,8 +11,9 @@ import os
 import re
 from dataclasses import dataclass
 
+from dvlite.credentials import has_credentials, is_secret
 from dvlite.errors import ConfigError
-from dvlite.remote import has_credentials, is_secret, protocol_of
+from dvlite.remote import protocol_of
 
 _SECTION = re.compile(r"""\[\s*'?(?P<name>[^'\]]+?)'?\s*\]\s*\Z""")
 _REMOTE = re.compile(r'remote\s+"(?P<name>[^"]+)"\Z')
