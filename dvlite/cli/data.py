@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dvlite.cli.checkout_view import run_checkout
 from dvlite.cli.options import options_of
 from dvlite.cli.output import Bar, data, emit_json, message, size_text
 from dvlite.cli.status_view import show_status
-from dvlite.errors import MissingObjectError, NotARepoError
+from dvlite.errors import NotARepoError
 
 if TYPE_CHECKING:
     from dvlite.ops.add import StoreResult
@@ -126,22 +127,7 @@ def checkout(
     as_json: Json = False,
 ) -> None:
     """Make workspace data match its pointers."""
-    from dvlite.ops import checkout as checkout_op  # noqa: PLC0415
-
-    options = options_of(ctx)
-    with options.repo() as repo, Bar(options, "checkout") as bar:
-        result = checkout_op.checkout(repo, options.paths(targets), force=force, progress=bar)
-    if as_json:
-        emit_json(result)
-    else:
-        message(options, f"{len(result.written)} written, {len(result.removed)} removed, "
-                         f"{result.unchanged} unchanged")
-    if result.missing:
-        raise MissingObjectError(
-            f"{len(result.missing)} path(s) could not be checked out, their data is not in the "
-            f"cache: " + ", ".join(f"`{p}`" for p in result.missing[:10]),
-            hint="copy the data back into place and run `dvlite add` on it again",
-        )
+    run_checkout(options_of(ctx), targets, force=force, as_json=as_json)
 
 
 def unprotect(

@@ -1,6 +1,7 @@
 """The commands run most often, run without loading typer.
 
-``dvlite status`` is what users type most, and git runs ``dvlite git-hook`` on every commit,
+``dvlite status`` is what users type most, ``dvlite checkout`` follows every ``git
+checkout`` (unless the hooks do it), and git runs ``dvlite git-hook`` on every commit,
 checkout and push (and ``dvlite git-merge-driver`` on merges). typer, with its own copy of
 click, is about 60 ms of imports, a quarter of a ``status`` of 20,000 unchanged files. So a
 command line that holds, after the global ``-v``, ``-q`` and ``-C DIR``, one of these commands
@@ -25,6 +26,12 @@ def _status(options: Options, args: list[str]) -> None:
     show_status(options, args)
 
 
+def _checkout(options: Options, args: list[str]) -> None:
+    from dvlite.cli.checkout_view import run_checkout  # noqa: PLC0415
+
+    run_checkout(options, args)
+
+
 def _git_hook(options: Options, args: list[str]) -> None:
     from dvlite.cli.git_hooks import run_hook  # noqa: PLC0415
 
@@ -40,6 +47,7 @@ def _git_merge_driver(options: Options, args: list[str]) -> None:
 # command -> (how many plain arguments it takes: least, most or None; what runs it)
 _COMMANDS: dict[str, tuple[int, int | None, Callable[[Options, list[str]], None]]] = {
     "status": (0, None, _status),
+    "checkout": (0, None, _checkout),
     "git-hook": (1, None, _git_hook),
     "git-merge-driver": (5, 5, _git_merge_driver),
 }

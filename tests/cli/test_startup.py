@@ -135,9 +135,9 @@ def test_bad_option_values_still_get_typers_messages(tracked: TmpRepo) -> None:
     assert probe("add", "-j", "2", "data", cwd=tracked.root).code == 0
 
 
-def test_status_and_what_git_runs_load_no_typer(tracked: TmpRepo) -> None:
-    """A plain `status` and the hooks' and merge drivers' commands run without typer: git
-    runs them on every commit, checkout and merge."""
+def test_status_checkout_and_what_git_runs_load_no_typer(tracked: TmpRepo) -> None:
+    """A plain `status`, `checkout` and the hooks' and merge drivers' commands run without
+    typer: git runs them on every commit, checkout and merge."""
     (tracked.root / "data" / "a.csv").write_text("changed\n")
     status = probe("-q", "-C", "data", "status", "a.csv", cwd=tracked.root)
     assert status.code == 0, status.err
@@ -146,17 +146,23 @@ def test_status_and_what_git_runs_load_no_typer(tracked: TmpRepo) -> None:
     assert hook.code == 1  # the commit would record a pointer that no longer matches its data
     assert hook.err.startswith("error: "), hook.err
     assert "data" in hook.err.splitlines()[0]
+    (tracked.root / "data" / "a.csv").unlink()
+    checkout = probe("-v", "checkout", "data", cwd=tracked.root)
+    assert checkout.code == 0, checkout.err
+    assert checkout.err.startswith("1 written, 0 removed"), checkout.err
+    assert (tracked.root / "data" / "a.csv").read_text() != "changed\n"
     (tracked.root / "base").write_text("x")
     merge = probe("git-merge-driver", "nonsense", "base", "base", "base", "p", cwd=tracked.root)
     assert merge.code == 2
     assert merge.err.startswith("error: unknown merge driver `nonsense`"), merge.err
-    for result in (status, hook, merge):
+    for result in (status, checkout, hook, merge):
         assert result.loaded("typer", "click") == []
 
 
 @pytest.mark.parametrize(("args", "code", "start"), [
     (["status", "--json"], 0, "{"),  # an option: typer's path
     (["status", "-h"], 0, "Usage: dvlite status"),
+    (["checkout", "--force"], 0, ""),
     (["git-hook"], 2, "error: Missing argument 'name'"),
     (["git-merge-driver", "pointer", "a"], 2, "error: Missing argument"),
     (["status", "--", "data"], 0, ""),
