@@ -156,8 +156,16 @@ def _filesystem(
         # no retry inside botocore: the transfer engine retries objects and s3fs retries
         # throttling and dropped reads once; a third layer would multiply the wait for an
         # unreachable endpoint (each botocore retry waits up to 1, 2, 4... s)
-        config = {"connect_timeout": CONNECT_TIMEOUT, "read_timeout": timeout,
-                  "retries": {"total_max_attempts": 1, "mode": "standard"}}
+        config: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT, "read_timeout": timeout,
+                                  "retries": {"total_max_attempts": 1, "mode": "standard"}}
+        from botocore.config import Config  # noqa: PLC0415  (s3fs's own dependency)
+
+        if "request_checksum_calculation" in Config.OPTION_DEFAULTS:
+            # botocore >= 1.36 adds a CRC32 of every body by default: CPU spent twice over
+            # (dvlite checks every object by its hash on the way in), and a header that many
+            # S3-compatible servers refuse
+            config.update(request_checksum_calculation="when_required",
+                          response_checksum_validation="when_required")
         options["config_kwargs"] = {**config, **options.get("config_kwargs", {})}
         fs, root = url_to_fs(url, **options)
         # s3fs tries 5 times (a class setting), and each try of a stalled read waits out the

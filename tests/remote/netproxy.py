@@ -60,6 +60,7 @@ class FaultProxy:
         self.upload = False
         self._budget = 0
         self.broken = 0
+        self.sent: bytearray | None = None  # a bytearray: every byte clients send goes into it
         threading.Thread(target=self._accept_loop, daemon=True).start()
 
     def set(self, fault: str, *, after: int = 0, times: int = ALWAYS, upload: bool = False,
@@ -123,7 +124,8 @@ class FaultProxy:
         if armed in ("refuse", "http503"):
             armed = None
         up, down = (armed, None) if self.upload else (None, armed)
-        upstream = threading.Thread(target=self._pump, args=(client, server, up), daemon=True)
+        upstream = threading.Thread(target=self._pump, args=(client, server, up, self.sent),
+                                    daemon=True)
         upstream.start()
         self._pump(server, client, down)
         upstream.join()
@@ -142,12 +144,16 @@ class FaultProxy:
             client.sendall(_503)
         client.close()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, armed: str | None) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, armed: str | None,
+              record: bytearray | None = None) -> None:
         """Forward ``src`` to ``dst``, breaking the stream as ``armed`` says once ``after`` bytes
-        went through (if the fault's budget still allows it then)."""
+        went through (if the fault's budget still allows it then), and adding what passes to
+        ``record``."""
         sent = 0
         try:
             while piece := src.recv(_CHUNK):
+                if record is not None:
+                    record += piece
                 if armed is not None and sent + len(piece) > self.after:
                     fault = self._take()
                     if fault is not None:
