@@ -6,7 +6,7 @@ import itertools
 import os
 import random
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import pytest
 from hypothesis import given
@@ -529,10 +529,44 @@ def test_a_corrupt_chunk_in_the_folder_stores_nothing(cache: ObjectStore, remote
         f.truncate(bad.size - 1)
         f.seek(0, os.SEEK_END)
         f.write(spoil)
+    opened: list[Oid] = []
+
+    def open_chunk(oid: Oid) -> BinaryIO:
+        opened.append(oid)
+        return remote.store.open(oid)
+
     with pytest.raises(CorruptObjectError) as caught:
         assemble(recipe, cache, remote.fetch, source=SRC, jobs=2, local={},
-                 open_chunk=remote.store.open)
+                 open_chunk=open_chunk)
     assert f"chunk {bad.oid} (bytes 2000-4000 of {recipe.oid}) from {SRC} is corrupt" \
         in str(caught.value)
     assert_nothing_stored(cache, recipe.oid)
     assert remote.fetched == []
+    # each chunk is checked as it is copied: the copying stops at the bad one
+    assert opened == [c.oid for c in recipe.chunks[:3]]
+
+
+@pytest.mark.parametrize("which", [1, -1], ids=["middle", "last"])
+def test_a_fetched_chunk_longer_than_its_size_stores_nothing(cache: ObjectStore,
+                                                             remote: Remote, which: int) -> None:
+    data = random_bytes(3000, seed=27)
+    recipe = recipe_of(data, [1000, 2000])
+    pushed(remote, recipe, data)
+    longer = recipe.chunks[which]
+    remote.spoil = lambda chunk, raw: raw + b"past the end" if chunk == longer else raw
+    with pytest.raises(CorruptObjectError, match=f"chunk {longer.oid} \\(bytes "):
+        assemble(recipe, cache, remote.fetch, source=SRC, jobs=1, local={})
+    assert_nothing_stored(cache, recipe.oid)
+
+
+def test_assemble_from_a_folder_with_sha256(tmp_path: Path) -> None:
+    store = ObjectStore(str(tmp_path / "sha"), algorithm="sha256")
+    folder = ObjectStore(str(tmp_path / "folder"), algorithm="sha256")
+    data = random_bytes(5000, seed=28)
+    recipe = recipe_of(data, [1000, 3000], "sha256")
+    for chunk in recipe.chunks:
+        folder.add_bytes(data[chunk.offset:chunk.offset + chunk.size])
+    assemble(recipe, store, Remote(str(tmp_path / "none")).fetch, source=SRC, jobs=1,
+             local={}, open_chunk=folder.open)
+    assert read(store, recipe.oid) == data
+    assert hash_file(store.path(recipe.oid), "sha256") == recipe.oid
