@@ -195,6 +195,22 @@ def test_a_stalled_download_times_out_and_a_rerun_finishes(
     assert_fetched_everything(downloader, tmp_repo)
 
 
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)
+def test_a_stalled_s3_request_is_tried_twice_before_it_fails(
+    backend: Backend, proxy: FaultProxy, downloader: TmpRepo, tmp_repo: TmpRepo,
+) -> None:
+    """Each try of a stalled read waits out the whole timeout, under the transfer engine's
+    own tries of each object: s3fs's default of 5 tries made that 20 timeouts per object."""
+    direct = tmp_repo.repo.remote("store")  # straight to the server, not through the proxy
+    where = direct.below("stall-probe")
+    direct.put_bytes(where, b"x" * 10_000)
+    with_short_timeout(downloader, backend)
+    proxy.set("stall", after=AFTER, times=ALWAYS)
+    with pytest.raises(RemoteError):
+        downloader.repo.remote("store").read(where)
+    assert proxy.broken == 2
+
+
 def test_a_broken_network_is_one_error_line_on_the_command_line(
     backend: Backend, proxy: FaultProxy, downloader: TmpRepo, capsys: pytest.CaptureFixture[str],
 ) -> None:
