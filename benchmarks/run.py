@@ -1,15 +1,17 @@
 """dvlite against DVC (and git-lfs) on the same data, side by side with the hardware's limits.
 
     python benchmarks/run.py [--quick] [--workloads W1,W2,W3,W4,W5,W6,W7]
-                             [--links copy,hardlink] [--tools dvlite,dvlite-off,DVC,git-lfs]
+                             [--links copy,hardlink]
+                             [--tools dvlite,dvlite-off,dvlite-fsmon,DVC,git-lfs]
                              [--remotes local,s3]
                              [--repeat N] [--json OUT.json] [--workdir DIR]
 
 The dvlite under test is the one installed in this interpreter; DVC is installed into a
 virtual environment under the work folder (kept between runs); git-lfs is used when `git
 lfs` works or apt-get can install it. W5-W7 (issue 9: chunks and packs) run only when named,
-with dvlite, dvlite-off (dvlite with chunks and packs off) and DVC. See docs/benchmarks.md
-for what each step measures.
+with dvlite, dvlite-off (dvlite with chunks and packs off) and DVC; dvlite-fsmon (dvlite
+with its file-system watcher on) runs W1-W4 without remotes. See docs/benchmarks.md for what
+each step measures.
 """
 
 from __future__ import annotations
@@ -51,9 +53,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="W3 is W2 changed, so it brings W2 along; W5, W6, W7 are issue "
                         "9's (default: %(default)s)")
     parser.add_argument("--links", help="link types (default: copy,hardlink; --quick: copy)")
-    parser.add_argument("--tools", default="dvlite,dvlite-off,DVC,git-lfs",
+    parser.add_argument("--tools", default="dvlite,dvlite-off,dvlite-fsmon,DVC,git-lfs",
                         help="tools to run (default: all; git-lfs only where installable; "
-                        "dvlite-off in W5-W7 only, git-lfs in W1-W4 only)")
+                        "dvlite-off in W5-W7 only, git-lfs in W1-W4 only, dvlite-fsmon (with "
+                        "core.fsmonitor) in W1-W4 without remotes)")
     parser.add_argument("--remotes", default="local,s3", help="remotes for push and pull")
     parser.add_argument("--repeat", type=int, help="runs per step (default: 3, --quick: 1)")
     parser.add_argument("--json", type=Path, help="where to write the results (default: "
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     env = tools.environment(workdir)
     every_tool = _tools(args.tools, workdir, env)
     chosen_tools = [tool for tool in every_tool if tool.name != "dvlite-off"]
-    storage_tools = [tool for tool in every_tool if tool.name != "git-lfs"]
+    storage_tools = [tool for tool in every_tool if tool.name not in ("git-lfs", "dvlite-fsmon")]
     log = workdir / "bench.log"
     log.write_text("")
     remove(workdir / "runs")
@@ -172,6 +175,8 @@ def _tools(names: str, workdir: Path, env: dict[str, str]) -> list[tools.Tool]:
         found.append(dvlite)
     if "dvlite-off" in wanted:
         found.append(tools.dvlite_off(dvlite))
+    if "dvlite-fsmon" in wanted:
+        found.append(tools.dvlite_watched(dvlite))
     if "dvc" in wanted:
         found.append(tools.dvc(workdir))
     if "git-lfs" in wanted:

@@ -4,7 +4,8 @@ How each step starts fresh (the same for every tool):
 
 - add: a new repo (git init, the tool's init, link config, first commit) and a new
   `cp -r` of the data, for every repetition.
-- status: the repo as `add` left it, committed; nothing changes between repetitions.
+- status: the repo as `add` left it, committed; nothing changes between repetitions. A
+  tool with a `warm` step (dvlite with its file-system watcher) runs it first, untimed.
 - status W3: W3 written again before each repetition (same bytes, new inodes and mtimes, so
   no stat cache can vouch for them).
 - re-add W3: before each repetition the pointer file (git-lfs: the git index) is put back,
@@ -130,6 +131,8 @@ def bench_workload(ctx: Context, tool: Tool, workload: Workload, tree: Path, *, 
             env=ctx.env, log=ctx.log)
         session.measure("add", "add")
     session.commit("A")
+    if tool.has("warm"):
+        session.do("warm")
     for _ in session.repeat():
         session.measure("status", "status")
     if workload.change:

@@ -84,6 +84,16 @@ def dvlite_off(tool: Tool) -> Tool:
     return replace(tool, name="dvlite-off", steps={**tool.steps, "init": init})
 
 
+def dvlite_watched(tool: Tool) -> Tool:
+    """`tool` (dvlite) with its file-system watcher (`core.fsmonitor`), for the steps it
+    changes: status; it is started, and told about the tracked folder, before the first."""
+    init = (*tool.steps["init"], "{exe} config core.fsmonitor true")
+    kept = {step: commands for step, commands in tool.steps.items()
+            if not step.startswith(("remote ", "push", "pull", "gc", "help", "version", "repro"))}
+    return replace(tool, name="dvlite-fsmon", steps={
+        **kept, "init": init, "warm": ("{exe} -q fsmonitor start", "{exe} -q status")})
+
+
 def dvc(workdir: Path) -> Tool:
     """DVC from its own virtual environment under `workdir` (made on first use)."""
     venv = workdir / "tools" / f"dvc-{DVC_VERSION}"
@@ -199,7 +209,7 @@ def environment(workdir: Path) -> dict[str, str]:
 def versions(tools: list[Tool], env: dict[str, str]) -> dict[str, str]:
     """Each tool's version line, and git's."""
     found = {"git": _first_line(["git", "--version"], env)}
-    for tool in tools:
+    for tool in (tool for tool in tools if tool.has("version")):
         found[tool.name] = _first_line(tool.commands("version")[0], env)
     return found
 

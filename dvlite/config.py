@@ -92,6 +92,8 @@ SCHEMA: dict[str, tuple[Callable[[object], Any], Any]] = {
     "core.hash": (_hash_name, "xxh128"),
     "core.lock_timeout": (_positive_number, 30.0),
     "core.jobs": (_positive_int, None),
+    # status asks a file-system watcher what changed (and starts one): docs/fsmonitor.md
+    "core.fsmonitor": (_bool, False),
     "core.remote": (_string, None),
     # files from this size go to remotes as chunks (content-defined); 0: whole files only
     "core.chunk_min_size": (_byte_count, 8 << 20),

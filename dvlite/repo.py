@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from dvlite import scm
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
     from dvlite.storage import transfer
+    from dvlite.storage.fsmonitor import Monitor
     from dvlite.storage.remote_store import RemoteStore
 
 DVLITE_DIR = ".dvlite"
@@ -104,6 +107,15 @@ class Repo:
         if self._index is not None:
             self._index.close()
             self._index = None
+
+    @cached_property
+    def monitor(self) -> Monitor | None:
+        """The file-system watcher that ``status`` asks, with ``core.fsmonitor`` on."""
+        if not self.config.get("core.fsmonitor") or not sys.platform.startswith("linux"):
+            return None  # (inotify is Linux's)
+        from dvlite.storage.fsmonitor import Monitor  # noqa: PLC0415 (off by default)
+
+        return Monitor(self.tmp_dir)
 
     @property
     def index(self) -> StatIndex:

@@ -214,15 +214,19 @@ def scan(
     keep: bool = True,
     jobs: int | None = None,
     progress: Progress = NO_PROGRESS,
+    watched: bool = False,
 ) -> Scan:
     """Read what the workspace holds at ``path`` (repo-relative), hashing as little as possible.
 
     With ``store``, every file ends up in it as well (for add and commit). Without ``keep``
-    (see ``scan_path``) a changed folder's oid is None.
+    (see ``scan_path``) a changed folder's oid is None. ``watched``: ask the repo's
+    file-system watcher, if ``core.fsmonitor`` is on, what changed (only for reports: see
+    storage/fsmonitor.py).
     """
     found = scan_path(repo.index, path, repo.abs(path), store or repo.cache,
                       allowed=(repo.root, repo.cache_dir), store=store is not None, keep=keep,
-                      jobs=jobs or default_jobs(repo), progress=progress)
+                      jobs=jobs or default_jobs(repo), progress=progress,
+                      monitor=repo.monitor if watched else None)
     if found is None:
         return Scan(DataState(None), 0, 0)
     if found.kind == "file":
@@ -338,11 +342,11 @@ def _entries(files: FileMap) -> dict[str, Entry]:
     return {path: Entry(path, *row) for path, row in files.items()}
 
 
-def compare(repo: Repo, target: Target, *, keep: bool = True,
+def compare(repo: Repo, target: Target, *, keep: bool = True, watched: bool = False,
             progress: Progress = NO_PROGRESS) -> Comparison:
-    """``target``'s pointer against the workspace; ``keep``: as for ``scan``, false for a
-    command about to rewrite the target."""
-    scan_result = scan(repo, target.path, keep=keep, progress=progress)
+    """``target``'s pointer against the workspace; ``keep`` and ``watched``: as for ``scan``
+    (false for a command about to rewrite the target; true for a report)."""
+    scan_result = scan(repo, target.path, keep=keep, watched=watched, progress=progress)
     ptr = target.tracked.pointer
     if not target.sub and scan_result.state.oid == ptr.oid:
         return Comparison(target, scan_result, same=True)

@@ -36,6 +36,7 @@ def build_app() -> typer.Typer:
         data,
         doctor,
         exp,
+        fsmonitor,
         metrics,
         migrate,
         pipeline,
@@ -52,6 +53,7 @@ def build_app() -> typer.Typer:
     doctor.register(app)
     migrate.register(app)
     exp.register(app)
+    fsmonitor.register(app)
     return app
 
 

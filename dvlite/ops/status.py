@@ -42,7 +42,7 @@ def status(
     hashed_files = hashed_bytes = 0
     resolved = resolve_targets(repo, targets)
     for target in resolved:
-        cmp = compare(repo, target, progress=progress)
+        cmp = compare(repo, target, watched=True, progress=progress)
         hashed_files += cmp.scan.hashed_files
         hashed_bytes += cmp.scan.hashed_bytes
         if cmp.scan.state.kind is None:

@@ -23,6 +23,7 @@ _PATH, _SIZE, _EXECUTABLE = itemgetter(0), itemgetter(3), itemgetter(4)  # of a 
 
 if TYPE_CHECKING:
     from dvlite.fsutil import FileRecord
+    from dvlite.storage.fsmonitor import Monitor
     from dvlite.storage.hashing import Oid
     from dvlite.storage.odb import ObjectStore
     from dvlite.storage.stat_index import StatIndex
@@ -48,22 +49,30 @@ def scan_path(
     keep: bool = True,
     jobs: int = 1,
     progress: Progress = NO_PROGRESS,
+    monitor: Monitor | None = None,
 ) -> PathScan | None:
     """Scan the file or folder at ``full``, known to ``index`` as ``key``; None if nothing
     is there. With ``store``, every file (and a folder's manifest) ends up in ``odb``.
     Without ``keep`` (for a command about to rewrite the path, after which this tree is
     gone), a changed folder is given no oid and its tree is not remembered: its files'
-    hashes are."""
+    hashes are. With a ``monitor``, a folder is walked only where the file-system watcher
+    cannot say what changed in it (see storage/fsmonitor.py)."""
     stamp = index.fs_clock()  # before any stat: see storage/stat_index.py
     kind: Literal["file", "dir"]
+    watched = None
     if os.path.isdir(full) and not os.path.islink(full):
-        kind, records = "dir", walk_records(full, allowed=allowed)
+        watched = monitor.look(index, key, full, allowed=allowed) if monitor else None
+        if watched is not None and watched.unchanged is not None:
+            return PathScan("dir", *watched.unchanged, 0, 0)
+        kind, records = "dir", (watched.records if watched is not None
+                                else walk_records(full, allowed=allowed))
     elif os.path.lexists(full):
         st = stat_file(full, allowed=allowed)
         kind, records = "file", [("", st.inode, st.mtime_ns, st.size, st.executable)]
     else:
         return None
-    oid, known = index.known_oids(key, records)
+    oid, known = (index.known_oids(key, records) if watched is None or watched.oids is None
+                  else (None, index.file_oids(key, records, watched.oids)))
     todo = [] if oid is not None else [i for i, found in enumerate(known) if found is None]
     if store:
         _store_known(index, key, oid, odb, full=full, records=records, known=known)
@@ -92,8 +101,10 @@ def scan_path(
         encoded = True
     elif oid is None:
         oid = tree.oids[0]
-    if not vouched or encoded:  # (vouched: by a tree whose manifest was not stored, and now
-        index.save(key, tree, oid, stamp, todo, stored=store)  # is)
+    # (vouched: by a tree whose manifest was not stored, and now is; or by a tree saved
+    if not vouched or encoded or watched:  # without the watcher's token this walk has)
+        index.save(key, tree, oid, stamp, todo, stored=store,
+                   token=watched.token if watched else None)
     return PathScan(kind, oid, tree, len(todo), sum(records[i][3] for i in todo))
 
 

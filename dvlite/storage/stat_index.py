@@ -15,6 +15,10 @@ taken before that walk. A walk equal to the tree, with no file as new as the sta
 proves the whole path unchanged in one comparison, with no per-file lookup;
 after a change, the tree still vouches for every file whose record it holds.
 
+With a file-system watcher running (``storage/fsmonitor.py``), a tree also keeps the
+watcher's token from before its walk: the watcher's list of what changed since that token
+then stands in for the next walk.
+
 A third table remembers that every object a path's oid needs was in an object
 store, with the (inode, mtime_ns) of the store's 2-hex folders holding them,
 stat'ed before they were listed. Removing an object moves its folder's mtime,
@@ -59,6 +63,7 @@ _TABLES = (
         newest_ns INTEGER NOT NULL,
         records BLOB NOT NULL,
         oids BLOB NOT NULL,
+        token TEXT,
         PRIMARY KEY (path, stored)
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS stored (
@@ -70,7 +75,7 @@ _TABLES = (
 )
 # The tables' version: an index of another version loses its trees and stored tables (the
 # entries table is as it was in version 0); it is only a cache, so it fills up again.
-_VERSION = 1
+_VERSION = 2
 _BATCH = 500  # paths per `IN (...)` query, well below sqlite's variable limit
 _COLUMNS = tuple(itemgetter(i) for i in range(5))  # of a FileRecord
 _PATH, _, _MTIME, _SIZE, _EXECUTABLE = _COLUMNS
@@ -168,7 +173,12 @@ class StatIndex:
             else:
                 by_record.update((r, o) for r, o in zip(unpacked, stored_oids, strict=True)
                                  if r[2] < stamp)
-        oids: list[Oid | None] = [by_record.get(r) for r in records]
+        return None, self.file_oids(path, records, [by_record.get(r) for r in records])
+
+    def file_oids(self, path: str, records: list[FileRecord],
+                  oids: list[Oid | None]) -> list[Oid | None]:
+        """``oids`` of ``records`` (walked at ``path``), with those that are None filled in
+        where the index remembers the file unchanged since it was hashed."""
         unknown = [i for i, oid in enumerate(oids) if oid is None]
         if unknown:
             known = self._entries([_key(path, records[i][0]) for i in unknown])
@@ -179,7 +189,7 @@ class StatIndex:
                     mtime_ns < entry[4]
                 ):
                     oids[i] = Oid(entry[3])
-        return None, oids
+        return oids
 
     def _entries(self, paths: list[str]) -> dict[str, Known]:
         found: dict[str, Known] = {}
@@ -193,13 +203,14 @@ class StatIndex:
         return found
 
     def save(self, path: str, tree: Tree, oid: Oid | None, stamp: int, hashed: Iterable[int],
-             *, stored: bool) -> None:
+             *, stored: bool, token: str | None = None) -> None:
         """Remember the tree walked at ``path`` (whose oid is ``oid``; None: the files alone)
         and, per file, the files of it at the positions ``hashed``; in one transaction.
         ``stamp`` is ``fs_clock()`` from before the walk. A path keeps two trees: the last
         one ``stored`` (its manifest is in the store: what a pointer records), and the last
         one seen by any other scan, so that a changed path is still compared with its
-        pointer without reading its manifest."""
+        pointer without reading its manifest. ``token``: the file-system watcher's, from before
+        the walk."""
         rows = ((_key(path, tree.records[i][0]), *tree.records[i][1:4], tree.oids[i], stamp)
                 for i in hashed)  # a generator: add of a big folder records every file
         newest = max(map(_MTIME, tree.records), default=0)
@@ -209,10 +220,30 @@ class StatIndex:
             if oid is None:
                 return
             self._db.execute(
-                "INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (path, stored, oid, stamp, newest, marshal.dumps(_pack(tree.records)),
-                 marshal.dumps(tree.oids)),
+                 marshal.dumps(tree.oids), token),
             )
+
+    def watched(self, path: str) -> list[tuple[str, Oid, bool]]:
+        """(token, oid, stored) of the trees at ``path`` saved with a watcher's token."""
+        rows = self._db.execute(
+            "SELECT token, oid, stored FROM trees WHERE path = ? AND token IS NOT NULL", (path,)
+        )
+        return [(token, Oid(oid), bool(stored)) for token, oid, stored in rows]
+
+    def tree_in(self, path: str, stored: bool, oid: Oid) -> Tree | None:
+        """The tree saved at ``path`` as ``stored`` (see ``save``), if its oid is ``oid``."""
+        row = self._db.execute(
+            "SELECT records, oids FROM trees WHERE path = ? AND stored = ? AND oid = ?",
+            (path, stored, oid),
+        ).fetchone()
+        loaded = _loads(*row) if row is not None else None
+        if loaded is None:
+            return None
+        tree = Tree(_unpack(loaded[0]), loaded[1])
+        self._trees.setdefault((path, oid), tree)  # (see tree_of)
+        return tree
 
     def tree_of(self, path: str, oid: Oid) -> Tree | None:
         """The files of a tree saved at ``path`` whose oid is ``oid``, if one is kept. Trees
