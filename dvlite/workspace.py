@@ -220,8 +220,8 @@ def scan(
 
     With ``store``, every file ends up in it as well (for add and commit). Without ``keep``
     (see ``scan_path``) a changed folder's oid is None. ``watched``: ask the repo's
-    file-system watcher, if ``core.fsmonitor`` is on, what changed (only for reports: see
-    storage/fsmonitor.py).
+    file-system watcher, if ``core.fsmonitor`` is on, what changed (only for reports, which
+    record nothing: see storage/fsmonitor.py).
     """
     found = scan_path(repo.index, path, repo.abs(path), store or repo.cache,
                       allowed=(repo.root, repo.cache_dir), store=store is not None, keep=keep,
@@ -346,7 +346,9 @@ def compare(repo: Repo, target: Target, *, keep: bool = True, watched: bool = Fa
             progress: Progress = NO_PROGRESS) -> Comparison:
     """``target``'s pointer against the workspace; ``keep`` and ``watched``: as for ``scan``
     (false for a command about to rewrite the target; true for a report)."""
-    scan_result = scan(repo, target.path, keep=keep, watched=watched, progress=progress)
+    # the watcher watches whole tracked folders: one inside another would be a second watch
+    scan_result = scan(repo, target.path, keep=keep, watched=watched and not target.sub,
+                       progress=progress)
     ptr = target.tracked.pointer
     if not target.sub and scan_result.state.oid == ptr.oid:
         return Comparison(target, scan_result, same=True)

@@ -54,6 +54,18 @@ def test_templates_expand_into_argv(bench: SimpleNamespace) -> None:
     assert dvlite.commands("no such step") == []
 
 
+def test_the_watched_dvlite_turns_the_watcher_on_and_warms_it(bench: SimpleNamespace) -> None:
+    dvlite = bench.tools.dvlite()
+    watched = bench.tools.dvlite_watched(dvlite)
+    exe = len(dvlite.exe)
+    assert watched.name == "dvlite-fsmon"
+    assert watched.commands("init", link="copy")[-1][exe:] == ["config", "core.fsmonitor", "true"]
+    assert [argv[exe:] for argv in watched.commands("warm")] == [
+        ["-q", "fsmonitor", "start"], ["-q", "status"]]
+    assert watched.commands("status") == dvlite.commands("status")
+    assert not any(watched.has(step) for step in ("push", "pull", "remote local", "gc"))
+
+
 def test_report_applies_the_targets(bench: SimpleNamespace) -> None:
     results = bench.report.Results()
     results.references["W2"] = {"xxh3-128 all": 0.2, "cp -r": 0.3}

@@ -70,7 +70,7 @@ def _at_rev(repo: Repo, rev: str) -> dict[str, _Side]:
 def _in_workspace(repo: Repo, progress: Progress) -> dict[str, _Side]:
     sides = {}
     for tracked in find_tracked(repo):
-        state = scan(repo, tracked.path, progress=progress).state
+        state = scan(repo, tracked.path, progress=progress, watched=True).state
         if state.oid is not None:
             sides[tracked.path] = _Side(state.oid, state.size, state.entries())
     return sides

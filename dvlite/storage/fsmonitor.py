@@ -5,8 +5,8 @@ saves it with the tree it walked (``StatIndex.save``). The next scan sends that 
 gets back the paths changed since it. When there are none, the saved tree is what a walk
 would find; otherwise the walk's records are the saved tree's with those paths stat'ed
 again (a folder among them walked). When the watcher cannot say ("unknown") or does not
-answer, the scan walks, as it does without one. Only ``status`` asks: a command that
-overwrites or records data always walks, so a change the watcher cannot see (a write
+answer, the scan walks, as it does without one. Only reports (``status``, ``diff``) ask: a
+command that overwrites or records data always walks, so a change the watcher cannot see (a write
 through a memory map, through a hard link from outside the folder) can mislead a report,
 never lose data.
 """
@@ -92,10 +92,7 @@ def patched(tree: Tree, full: str, changed: list[tuple[str, bool]], *,
     makes a real walk needed."""
     gone = {path for path, _ in changed}
     folders = tuple(path + "/" for path, is_dir in changed if is_dir)
-    kept = [i for i, record in enumerate(tree.records) if record[0] not in gone and not (
-        folders and record[0].startswith(folders))]
-    records = [tree.records[i] for i in kept]
-    oids: list[Oid | None] = [tree.oids[i] for i in kept]
+    fresh: list[FileRecord] = []
     walked: tuple[str, ...] = ()
     for path in sorted(gone):  # a folder before what is inside it
         if walked and path.startswith(walked):
@@ -107,15 +104,38 @@ def patched(tree: Tree, full: str, changed: list[tuple[str, bool]], *,
             continue
         if stat.S_ISDIR(st.st_mode):
             inside = walk_records(here, allowed=allowed)
-            records.extend((f"{path}/{r[0]}", r[1], r[2], r[3], r[4]) for r in inside)
+            fresh.extend((f"{path}/{r[0]}", r[1], r[2], r[3], r[4]) for r in inside)
             walked += (path + "/",)
         elif stat.S_ISREG(st.st_mode):
-            records.append((path, st.st_ino, st.st_mtime_ns, st.st_size,
-                            bool(st.st_mode & stat.S_IXUSR)))
+            fresh.append(_record(path, st))
         else:
             return None
-    oids.extend(None for _ in range(len(records) - len(oids)))
-    return records, oids
+    # a write or chmod through one hard link changes the file at its other links, which
+    # raise no event: a file sharing an inode with a changed path is stat'ed again
+    linked = {r[1] for r in fresh} | {r[1] for r in tree.records if r[0] in gone}
+    records: list[FileRecord] = []
+    oids: list[Oid | None] = []
+    for record, oid in zip(tree.records, tree.oids, strict=True):
+        path = record[0]
+        if path in gone or (folders and path.startswith(folders)):
+            continue
+        if record[1] not in linked:
+            records.append(record)
+            oids.append(oid)
+            continue
+        try:
+            st = os.lstat(os.path.join(full, path))
+        except (FileNotFoundError, NotADirectoryError):  # (its event is in the next answer)
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        records.append(_record(path, st))
+        oids.append(None)
+    return records + fresh, oids + [None] * len(fresh)
+
+
+def _record(path: str, st: os.stat_result) -> FileRecord:
+    return (path, st.st_ino, st.st_mtime_ns, st.st_size, bool(st.st_mode & stat.S_IXUSR))
 
 
 def _seq(token: str) -> int:
@@ -130,16 +150,16 @@ def socket_address(tmp_dir: str, folder: int) -> str:
     return path if len(os.fsencode(path)) < 100 else f"/proc/self/fd/{folder}/{SOCKET}"
 
 
-def request(tmp_dir: str, message: dict[str, object],
-            timeout: float = _ANSWER_TIMEOUT) -> dict[str, object] | None:
-    """Send ``message`` to the watcher of ``tmp_dir``; its answer, or None if none came."""
+def request(tmp_dir: str, message: dict[str, object]) -> dict[str, object] | None:
+    """Send ``message`` to the watcher of ``tmp_dir``; its answer, or None if none came (in
+    ``_ANSWER_TIMEOUT``, read at each call so that a test can shorten it)."""
     try:
         folder = os.open(tmp_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(timeout)
+            conn.settimeout(_ANSWER_TIMEOUT)
             conn.connect(socket_address(tmp_dir, folder))
             conn.sendall(json.dumps(message).encode() + b"\n")
             data = b""

@@ -146,10 +146,9 @@ class Watcher:
             self._event(wd, mask, name)
 
     def _event(self, wd: int, mask: int, name: str) -> None:
-        if mask & _IN_Q_OVERFLOW:  # events were lost: no token handed out so far holds
-            self.seq += 1
-            for root in self.roots.values():
-                root.floor, root.changed = self.seq, {}
+        if mask & _IN_Q_OVERFLOW:  # events were lost: no token handed out so far holds, and
+            for root in list(self.roots.values()):  # a folder made or moved meanwhile has no
+                self._drop(root)  # watch, or one under its old path: all are watched anew
             return
         owner = self.owners.get(wd)
         if owner is None:  # a watch already let go of
@@ -189,6 +188,7 @@ class Watcher:
             st = os.stat(os.path.join(self.repo_root, path))  # sees another inode
         except OSError:
             st = None
+        self.seq += 1  # a token handed out before is about what was at the path then
         root = Root(path, (st.st_dev, st.st_ino) if st else (0, 0), floor=self.seq)
         self.roots[path] = root
         self._watch_tree(root, "")
