@@ -1,6 +1,6 @@
 """The file-system watcher: a process per repo that tells ``status`` what changed.
 
-It watches, with Linux's inotify (through ctypes: no new dependency), every folder below
+It watches, with Linux's inotify (``storage/inotify.py``), every folder below
 each tracked folder that a client has asked about, and numbers the events it reads. A
 client sends the token it got last time for a folder and gets back the paths changed
 since, or "unknown", after which it walks the folder as it would without a watcher:
@@ -11,7 +11,9 @@ since, or "unknown", after which it walks the folder as it would without a watch
 - a folder now at another inode than the one watched (it, or a folder above it, was
   replaced or moved), or one that holds a symlink (a change to the file it points at
   raises no event in the folder), or one where a watch could not be added (the kernel's
-  ``max_user_watches``).
+  ``max_user_watches``);
+- a folder on a network file system, or holding a mount point (another machine's writes
+  raise no event here); after any change to the mount table, every folder is watched anew.
 
 Events are queued by the kernel as each write happens, so the watcher reads every pending
 event before it answers: a change made before a question is in the answer. A folder that
@@ -27,68 +29,35 @@ over).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
 import selectors
 import socket
-import struct
 import sys
 import traceback
 from dataclasses import dataclass, field
 
 from dvlite.storage.fsmonitor import LOCK, LOG, SOCKET, socket_address
+from dvlite.storage.inotify import (
+    IN_CREATE,
+    IN_DELETE_SELF,
+    IN_IGNORED,
+    IN_ISDIR,
+    IN_MOVE_SELF,
+    IN_MOVED_FROM,
+    IN_MOVED_TO,
+    IN_Q_OVERFLOW,
+    IN_UNMOUNT,
+    Inotify,
+    MountTable,
+    file_system,
+    is_remote,
+    mount_table,
+)
 
-# <sys/inotify.h>
-_IN_MODIFY, _IN_ATTRIB, _IN_MOVED_FROM, _IN_MOVED_TO = 0x2, 0x4, 0x40, 0x80
-_IN_CREATE, _IN_DELETE, _IN_DELETE_SELF, _IN_MOVE_SELF = 0x100, 0x200, 0x400, 0x800
-_IN_UNMOUNT, _IN_Q_OVERFLOW, _IN_IGNORED = 0x2000, 0x4000, 0x8000
-_IN_ONLYDIR, _IN_DONT_FOLLOW, _IN_ISDIR = 0x1000000, 0x2000000, 0x40000000
-_WATCHED = (_IN_MODIFY | _IN_ATTRIB | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
-            | _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_ONLYDIR | _IN_DONT_FOLLOW)
-_EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then the name, NUL-padded
 _MAX_CHANGES = 100_000  # paths remembered per folder; past it, older tokens get "unknown"
 _ALIVE_CHECK = 2.0  # seconds between checks that the socket is still this watcher's
-
-
-class Inotify:
-    def __init__(self) -> None:
-        self._libc = ctypes.CDLL(None, use_errno=True)
-        fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if fd < 0:
-            _raise_errno("inotify_init1")
-        self.fd: int = fd
-
-    def add(self, path: str) -> int:
-        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(path), _WATCHED)
-        if wd < 0:
-            _raise_errno(path)
-        return int(wd)
-
-    def remove(self, wd: int) -> None:
-        self._libc.inotify_rm_watch(self.fd, wd)  # fails only for a watch already gone
-
-    def read(self) -> list[tuple[int, int, str]]:
-        """Every pending event, as (wd, mask, name)."""
-        events: list[tuple[int, int, str]] = []
-        while True:
-            try:
-                data = os.read(self.fd, 1 << 16)
-            except BlockingIOError:
-                return events
-            offset = 0
-            while offset < len(data):
-                wd, mask, _, size = _EVENT.unpack_from(data, offset)
-                offset += _EVENT.size
-                name = os.fsdecode(data[offset:offset + size].rstrip(b"\0"))
-                offset += size
-                events.append((wd, mask, name))
-
-
-def _raise_errno(what: str) -> None:
-    number = ctypes.get_errno()
-    raise OSError(number, os.strerror(number), what)
 
 
 @dataclass
@@ -107,6 +76,7 @@ class Watcher:
     def __init__(self, repo_root: str) -> None:
         self.repo_root = repo_root
         self.inotify = Inotify()
+        self.mounts = MountTable()
         self.run_id = os.urandom(8).hex()
         self.seq = 0
         self.roots: dict[str, Root] = {}
@@ -142,11 +112,14 @@ class Watcher:
     # --- events -----------------------------------------------------------------------
 
     def drain(self) -> None:
+        if self.mounts.changed():  # a mount in a watched folder raises no event there, and
+            for root in list(self.roots.values()):  # hides what is watched: all are watched
+                self._drop(root)  # anew (and one holding a mount point is walked)
         for wd, mask, name in self.inotify.read():
             self._event(wd, mask, name)
 
     def _event(self, wd: int, mask: int, name: str) -> None:
-        if mask & _IN_Q_OVERFLOW:  # events were lost: no token handed out so far holds, and
+        if mask & IN_Q_OVERFLOW:  # events were lost: no token handed out so far holds, and
             for root in list(self.roots.values()):  # a folder made or moved meanwhile has no
                 self._drop(root)  # watch, or one under its old path: all are watched anew
             return
@@ -154,15 +127,15 @@ class Watcher:
         if owner is None:  # a watch already let go of
             return
         root, folder = owner, owner.folders[wd]
-        if mask & _IN_IGNORED:  # the folder is gone
+        if mask & IN_IGNORED:  # the folder is gone
             del self.owners[wd], root.folders[wd]
-        if folder == "" and mask & (_IN_IGNORED | _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_UNMOUNT):
+        if folder == "" and mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT):
             self._drop(root)  # the next question watches what is then at the path
             return
         if not name:  # about the folder itself: its parent's event says it
             return
         path = f"{folder}/{name}" if folder else name
-        is_dir = bool(mask & _IN_ISDIR)
+        is_dir = bool(mask & IN_ISDIR)
         self.seq += 1
         if len(root.changed) >= _MAX_CHANGES:
             root.floor, root.changed = self.seq, {}
@@ -170,11 +143,11 @@ class Watcher:
         # (a folder moved away raises no event for its files)
         before = root.changed.get(path)
         root.changed[path] = (self.seq, is_dir or (before is not None and before[1]))
-        if is_dir and mask & (_IN_CREATE | _IN_MOVED_TO):
+        if is_dir and mask & (IN_CREATE | IN_MOVED_TO):
             self._watch_tree(root, path)
-        elif is_dir and mask & _IN_MOVED_FROM:
+        elif is_dir and mask & IN_MOVED_FROM:
             self._unwatch_tree(root, path)
-        elif mask & (_IN_CREATE | _IN_MOVED_TO) and os.path.islink(self._abs(root, path)):
+        elif mask & (IN_CREATE | IN_MOVED_TO) and os.path.islink(self._abs(root, path)):
             root.blind = "holds a symlink"
 
     # --- watches ----------------------------------------------------------------------
@@ -191,6 +164,9 @@ class Watcher:
         self.seq += 1  # a token handed out before is about what was at the path then
         root = Root(path, (st.st_dev, st.st_ino) if st else (0, 0), floor=self.seq)
         self.roots[path] = root
+        kind = file_system(os.path.realpath(self._abs(root, "")), mount_table())
+        if is_remote(kind):  # another machine's writes raise no event here
+            root.blind = f"on a network file system ({kind})"
         self._watch_tree(root, "")
         return root
 
@@ -213,6 +189,9 @@ class Watcher:
                 return
             self.owners[wd], root.folders[wd] = root, inside
             try:
+                if os.stat(full).st_dev != root.ident[0]:
+                    root.blind = "holds a mount point"  # (maybe a network one)
+                    return
                 with os.scandir(full) as entries:
                     for entry in entries:
                         if entry.is_symlink():

@@ -23,6 +23,7 @@ from dvlite.repo import Repo
 from dvlite.storage import fsmonitor
 from dvlite.storage.fsmonitor import patched
 from dvlite.storage.hashing import Oid
+from dvlite.storage.inotify import file_system, is_remote
 from dvlite.storage.stat_index import Tree as Saved
 from tests.fsmonitor_support import (
     WATCHING,
@@ -359,6 +360,53 @@ def test_a_folder_holding_a_symlink_is_always_walked(data: TmpRepo) -> None:
     described = fsmonitor.request(f"{root}/.dvlite/tmp", {"op": "status"})
     assert described is not None
     assert described["folders"] == {"data": "holds a symlink"}
+
+
+def test_a_folder_holding_a_mount_point_is_always_walked(data: TmpRepo) -> None:
+    root = str(data.root)
+    settle(root)
+    point = data.root / "data/u/mounted"
+    point.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "none", str(point)], capture_output=True,
+                      check=False).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        (point / "m").write_text("on another file system")
+        for _ in range(2):  # a mount may be a network one, whose changes raise no event here
+            report, seen = watched_status(root)
+            assert report == walked_status(root) == [("data", "modified", ("u/mounted/m",),
+                                                      (), ())]
+            assert under(seen, f"{root}/data")
+        described = fsmonitor.request(f"{root}/.dvlite/tmp", {"op": "status"})
+        assert described is not None
+        assert described["folders"] == {"data": "holds a mount point"}
+    finally:
+        subprocess.run(["umount", str(point)], check=True)
+
+
+MOUNTS = """\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
+40 27 0:50 / /mnt/team\\040data rw - nfs4 server:/export rw,vers=4.2
+41 27 0:51 / /mnt/team rw - tmpfs none rw
+42 41 0:52 / /mnt/team/remote rw - fuse.sshfs host:/x rw
+43 41 0:53 / /mnt/team/remote rw - xfs /dev/sdb1 rw
+"""
+
+
+@pytest.mark.parametrize(("path", "kind", "remote"), [
+    ("/home/me/repo/data", "ext4", False),
+    ("/mnt/team data/repo/data", "nfs4", True),  # \040 is a space
+    ("/mnt/team/repo", "tmpfs", False),
+    ("/mnt/teamwork/repo", "ext4", False),  # a mount point is a whole name
+    ("/mnt/team/remote/data", "xfs", False),  # of two mounts on one point, the last
+    ("/mnt/team/remote", "xfs", False),
+])
+def test_the_file_system_of_a_path_is_read_from_the_mount_table(path: str, kind: str,
+                                                                remote: bool) -> None:
+    assert file_system(path, MOUNTS) == kind
+    assert is_remote(kind) is remote
+    assert all(map(is_remote, ("fuse.sshfs", "nfs", "cifs", "virtiofs")))
 
 
 # --- what the watcher cannot see (found by these tests; fixed) ------------------------------
