@@ -52,6 +52,9 @@ class Results:
                 if samples[-1].traffic:  # each sample starts from a fresh store: the same
                     row[tool]["traffic"] = asdict(samples[-1].traffic)
             row["vs_dvc"] = _ratio(row, "DVC")
+            # dvlite with another setting (dvlite-fsmon, dvlite-off) against DVC too
+            row["variants_vs_dvc"] = {tool: _ratio(row, "DVC", tool) for tool in by_tool
+                                      if tool.startswith("dvlite-")}
             workload = group.split()[0]
             names = LIMITS.get(step, ())
             refs = self.references.get(workload, {})
@@ -69,8 +72,8 @@ def _median(row: dict[str, Any], tool: str) -> float | None:
     return row[tool]["median_s"] if tool in row else None
 
 
-def _ratio(row: dict[str, Any], tool: str) -> float | None:
-    mine, theirs = _median(row, "dvlite"), _median(row, tool)
+def _ratio(row: dict[str, Any], tool: str, mine_of: str = "dvlite") -> float | None:
+    mine, theirs = _median(row, mine_of), _median(row, tool)
     return mine / theirs if mine is not None and theirs else None
 
 
@@ -103,12 +106,16 @@ def _cell(value: float | None, digits: int = 3) -> str:
 
 
 def table(rows: list[dict[str, Any]], tools: list[str]) -> str:
-    head = ["data", "step", *[f"{t} s" for t in tools], "dvlite/DVC", "limit s",
+    variants = [t for t in tools if t.startswith("dvlite-")] if "DVC" in tools else []
+    head = ["data", "step", *[f"{t} s" for t in tools], "dvlite/DVC",
+            *[f"{t}/DVC" for t in variants], "limit s",
             "dvlite/limit", *[f"{t} MiB" for t in ("dvlite", "DVC") if t in tools], "targets"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row["group"], row["step"], *[_cell(_median(row, t)) for t in tools],
-                 _cell(row["vs_dvc"], 2), _cell(row["limit_s"]), _cell(row["vs_limit"], 1),
+                 _cell(row["vs_dvc"], 2),
+                 *[_cell(row["variants_vs_dvc"].get(t), 2) for t in variants],
+                 _cell(row["limit_s"]), _cell(row["vs_limit"], 1),
                  *[_cell(row[t]["peak_mib"] if t in row else None, 0)
                    for t in ("dvlite", "DVC") if t in tools],
                  "" if row["misses"] is None else ("; ".join(row["misses"]) or "met")]

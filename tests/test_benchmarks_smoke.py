@@ -72,9 +72,14 @@ def test_report_applies_the_targets(bench: SimpleNamespace) -> None:
     sample = bench.measure.Sample
     results.record("W2 copy", "add", "dvlite", sample(1.0, 40_000))
     results.record("W2 copy", "add", "DVC", sample(10.0, 80_000))
+    results.record("W2 copy", "add", "dvlite-fsmon", sample(0.5, 40_000))
     results.record("W2 copy", "gc", "DVC", sample(1.0, 80_000))
     add, gc = results.rows()
     assert add["vs_dvc"] == pytest.approx(0.1)
+    assert add["variants_vs_dvc"] == {"dvlite-fsmon": pytest.approx(0.05)}
+    lines = bench.report.table([add], ["dvlite", "dvlite-fsmon", "DVC"]).splitlines()
+    assert "| dvlite/DVC | dvlite-fsmon/DVC |" in lines[0]
+    assert "| 0.10 | 0.05 |" in lines[2]
     assert add["limit_s"] == pytest.approx(0.5)
     assert add["misses"] == ["limit x2.00 > 1.5"]
     assert gc["misses"] is None  # no dvlite figure: nothing to judge
