@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from functools import cached_property
-from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from dvlite import pointer as pointers
@@ -233,8 +232,7 @@ def scan(
         _, _, _, size, executable = found.tree.records[0]
         state = DataState("file", found.oid, size, executable)
     else:
-        size = sum(map(itemgetter(3), found.tree.records))
-        state = DataState("dir", found.oid, size, tree=found.tree)
+        state = DataState("dir", found.oid, found.tree.size, tree=found.tree)
     return Scan(state, found.hashed_files, found.hashed_bytes)
 
 

@@ -41,7 +41,7 @@ class Watched:
     """What the watcher said about a tracked folder."""
 
     token: str  # to save with the tree this scan ends up with
-    records: list[FileRecord]  # what a walk of it gives now
+    records: list[FileRecord]  # what a walk of it gives now (unless unchanged: the tree's)
     # the oids of those the saved tree vouches for, with no change since (None: walked)
     oids: list[Oid | None] | None = None
     unchanged: tuple[Oid, Tree] | None = None  # nothing changed since this saved tree
@@ -76,7 +76,7 @@ class Monitor:
         if saved is None or tree is None or not isinstance(paths, list):
             return Watched(token, walk_records(full, allowed=allowed))
         if not paths:
-            return Watched(token, tree.records, unchanged=(saved[1], tree))
+            return Watched(token, [], unchanged=(saved[1], tree))  # (records left packed)
         changed = [(str(path), bool(is_dir)) for path, is_dir in paths]
         found = patched(tree, full, changed, allowed=allowed)
         if found is None:

@@ -32,7 +32,6 @@ import marshal
 import os
 import sqlite3
 from array import array
-from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
@@ -61,9 +60,10 @@ _TABLES = (
         oid TEXT NOT NULL,
         stamp_ns INTEGER NOT NULL,
         newest_ns INTEGER NOT NULL,
+        -- before the blobs: sqlite reads a row's columns in order, overflow pages and all
+        token TEXT,
         records BLOB NOT NULL,
         oids BLOB NOT NULL,
-        token TEXT,
         PRIMARY KEY (path, stored)
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS stored (
@@ -75,18 +75,44 @@ _TABLES = (
 )
 # The tables' version: an index of another version loses its trees and stored tables (the
 # entries table is as it was in version 0); it is only a cache, so it fills up again.
-_VERSION = 2
+_VERSION = 3
 _BATCH = 500  # paths per `IN (...)` query, well below sqlite's variable limit
 _COLUMNS = tuple(itemgetter(i) for i in range(5))  # of a FileRecord
 _PATH, _, _MTIME, _SIZE, _EXECUTABLE = _COLUMNS
 
 
-@dataclass(frozen=True)
 class Tree:
-    """A scanned path's files (records relative to it, "" for a file itself) and their oids."""
+    """A scanned path's files (records relative to it, "" for a file itself) and their oids.
 
-    records: list[FileRecord]
-    oids: list[Oid]
+    A tree read from the index keeps its records packed until they are asked for: a status
+    that the watcher tells nothing changed needs only the oids and the total size, and
+    unpacking 200,000 records takes 0.1 s."""
+
+    def __init__(self, records: list[FileRecord] | None, oids: list[Oid],
+                 packed: Packed | None = None) -> None:
+        self._records, self._packed, self.oids = records, packed, oids
+
+    @property
+    def records(self) -> list[FileRecord]:
+        if self._records is None:
+            assert self._packed is not None  # (one of the two is always given)
+            self._records = _unpack(self._packed)
+        return self._records
+
+    @property
+    def size(self) -> int:
+        """The bytes of all its files."""
+        if self._records is None and self._packed is not None:
+            return sum(array("q", self._packed[3]))
+        return sum(map(_SIZE, self.records))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tree) and (self.records, self.oids) == (other.records, other.oids)
+
+    __hash__ = None  # type: ignore[assignment]  # (mutable lists inside, like a dataclass's)
+
+    def __repr__(self) -> str:
+        return f"Tree({len(self.oids)} files)"
 
     def file_map(self) -> FileMap:
         """The files by path (built in C: a folder may hold millions)."""
@@ -221,8 +247,8 @@ class StatIndex:
                 return
             self._db.execute(
                 "INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (path, stored, oid, stamp, newest, marshal.dumps(_pack(tree.records)),
-                 marshal.dumps(tree.oids), token),
+                (path, stored, oid, stamp, newest, token, marshal.dumps(_pack(tree.records)),
+                 marshal.dumps(tree.oids)),
             )
 
     def watched(self, path: str) -> list[tuple[str, Oid, bool]]:
@@ -241,7 +267,7 @@ class StatIndex:
         loaded = _loads(*row) if row is not None else None
         if loaded is None:
             return None
-        tree = Tree(_unpack(loaded[0]), loaded[1])
+        tree = Tree(None, loaded[1], packed=loaded[0])
         self._trees.setdefault((path, oid), tree)  # (see tree_of)
         return tree
 
@@ -256,7 +282,7 @@ class StatIndex:
             loaded = _loads(*row) if row is not None else None
             if loaded is None:
                 return None
-            self._trees[path, oid] = Tree(_unpack(loaded[0]), loaded[1])
+            self._trees[path, oid] = Tree(None, loaded[1], packed=loaded[0])
         return self._trees[path, oid]
 
     def objects_vouched(self, path: str, oid: Oid, root: str) -> bool:
