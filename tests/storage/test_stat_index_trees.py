@@ -209,3 +209,22 @@ def test_an_index_of_another_version_keeps_its_entries_and_remakes_the_rest(
         assert index.known_oids("data", records)[0] == TREE_OID
     finally:
         index.close()
+
+
+def test_a_watched_tree_is_read_back_as_saved_with_its_token(index: StatIndex,
+                                                              folder: Path) -> None:
+    """What the watcher's client reads: the token saved with a tree, and that very tree,
+    whose size is known before its records are unpacked."""
+    stamp = index.fs_clock()
+    records = walk_records(str(folder))
+    walked = Tree(records, [oid_of(r[0]) for r in records])
+    index.save("data", walked, TREE_OID, stamp, [], stored=False, token="run:7")
+    index.save("data", walked, Oid("e" * 32), stamp, [], stored=True)  # no token
+
+    assert index.watched("data") == [("run:7", TREE_OID, False)]
+    assert index.tree_in("data", True, TREE_OID) is None  # that slot holds another oid
+    tree = index.tree_in("data", False, TREE_OID)
+    assert tree is not None
+    assert tree.size == 1 + 1 + 5
+    assert tree == walked
+    assert tree.size == walked.size
