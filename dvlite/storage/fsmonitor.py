@@ -6,9 +6,9 @@ gets back the paths changed since it. When there are none, the saved tree is wha
 would find; otherwise the walk's records are the saved tree's with those paths stat'ed
 again (a folder among them walked). When the watcher cannot say ("unknown") or does not
 answer, the scan walks, as it does without one. Only reports (``status``, ``diff``) ask: a
-command that overwrites or records data always walks, so a change the watcher cannot see (a write
-through a memory map, through a hard link from outside the folder) can mislead a report,
-never lose data.
+command that overwrites or records data always walks, so a change the watcher cannot see
+(a write through a memory map, or through a hard link from outside the folder) can mislead
+a report, never lose data.
 """
 
 from __future__ import annotations
