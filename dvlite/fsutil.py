@@ -316,6 +316,18 @@ class NoProgress:
 NO_PROGRESS: Progress = NoProgress()
 
 
+_PARALLEL_FROM = 1 << 20  # average file size from which file work goes on several threads
+
+
+def file_jobs(total_bytes: int, files: int, jobs: int) -> int:
+    """Threads for writing or hashing ``files`` files of ``total_bytes`` in all: ``jobs``
+    when they average 1 MiB or more, else one. Small files cost metadata work (a create, a
+    rename, a link: a dozen short system calls, each a GIL handoff) that threads only fight
+    over; on 2 cores, adding W2's 20,000 files of 16 KiB took 4.2 to 6.8 s on one thread and
+    8.6 to 9.6 s on four. Big files cost byte copies and hashing that threads overlap."""
+    return jobs if files and total_bytes >= _PARALLEL_FROM * files else 1
+
+
 def run_parallel(fn: Callable[[T], R], items: list[T], jobs: int) -> list[R]:
     """``[fn(i) for i in items]`` on ``jobs`` threads (for work that releases the GIL: I/O,
     hashing big buffers); in order, first exception re-raised.

@@ -16,6 +16,7 @@ from dvlite.fsutil import (
     FileLock,
     FileStat,
     atomic_write,
+    file_jobs,
     is_within,
     read_toml,
     reflink,
@@ -439,3 +440,12 @@ def test_no_progress_accepts_reports() -> None:
     NO_PROGRESS.set_size(None)
     NO_PROGRESS.relative_update()
     NO_PROGRESS.relative_update(5)
+
+
+def test_small_files_get_one_thread_and_big_ones_all() -> None:
+    kib, mib = 1 << 10, 1 << 20
+    assert file_jobs(20_000 * 16 * kib, 20_000, 4) == 1  # W2: threads fight over the GIL
+    assert file_jobs(200 * 2 * mib, 200, 4) == 4
+    assert file_jobs(mib, 1, 8) == 8  # from an average of 1 MiB
+    assert file_jobs(mib - 1, 1, 8) == 1
+    assert file_jobs(0, 0, 4) == 1

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dvlite.errors import UnsafeOperationError
-from dvlite.fsutil import NO_PROGRESS, FileStat, Progress, run_parallel
+from dvlite.fsutil import NO_PROGRESS, FileStat, Progress, file_jobs, run_parallel
 from dvlite.storage import links
 from dvlite.storage.link_store import LinkingStore
 from dvlite.storage.manifest import Entry, diff_files
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from dvlite.storage.odb import ObjectStore
 
 _SHOWN = 10  # paths listed in a refusal before "and N more"
-_PARALLEL_FROM = 1 << 20  # average file size from which files are written on several threads
 
 
 @dataclass(frozen=True)
@@ -125,10 +124,8 @@ def _write(repo: Repo, root: str, entries: Sequence[Entry], progress: Progress) 
         progress.relative_update(1)
         return rel, FileStat.of(st), entry.oid
 
-    # Small files cost metadata work (a create, a link) that threads only fight over, on
-    # the folder they share and the GIL; big files cost byte copies that threads overlap.
-    big = bool(entries) and sum(e.size for e in entries) >= _PARALLEL_FROM * len(entries)
-    done = run_parallel(one, list(entries), default_jobs(repo) if big else 1)
+    jobs = file_jobs(sum(e.size for e in entries), len(entries), default_jobs(repo))
+    done = run_parallel(one, list(entries), jobs)
     # Files were written before this stamp: a later edit moves their mtime past it.
     repo.index.record(done, repo.index.fs_clock())
     return [rel for rel, _, _ in done]

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Literal, cast
 
-from dvlite.fsutil import NO_PROGRESS, Progress, run_parallel, stat_file, walk_records
+from dvlite.fsutil import (
+    NO_PROGRESS,
+    Progress,
+    file_jobs,
+    run_parallel,
+    stat_file,
+    walk_records,
+)
 from dvlite.storage.hashing import hash_file
 from dvlite.storage.manifest import Entry, Manifest, check_walked, encode
 from dvlite.storage.stat_index import Tree, folder_stats
@@ -84,7 +91,9 @@ def scan_path(
         progress.relative_update(1)
         return found
 
-    for i, found in zip(todo, run_parallel(one, todo, jobs), strict=True):
+    hashed_bytes = sum(records[i][3] for i in todo)
+    for i, found in zip(todo, run_parallel(one, todo, file_jobs(hashed_bytes, len(todo), jobs)),
+                        strict=True):
         known[i] = found
     tree = Tree(records, cast("list[Oid]", known))
     vouched = oid is not None
@@ -94,7 +103,7 @@ def scan_path(
     if kind == "dir" and oid is None and not keep:
         if todo:
             index.save(key, tree, None, stamp, todo, stored=False)
-        return PathScan(kind, None, tree, len(todo), sum(records[i][3] for i in todo))
+        return PathScan(kind, None, tree, len(todo), hashed_bytes)
     if kind == "dir" and (oid is None or (store and not odb.exists(oid))):
         data = manifest_bytes(tree)
         oid = odb.add_bytes(data) if store else odb.hash_of(data)
@@ -105,7 +114,7 @@ def scan_path(
     if not vouched or encoded or watched:  # without the watcher's token this walk has)
         index.save(key, tree, oid, stamp, todo, stored=store,
                    token=watched.token if watched else None)
-    return PathScan(kind, oid, tree, len(todo), sum(records[i][3] for i in todo))
+    return PathScan(kind, oid, tree, len(todo), hashed_bytes)
 
 
 def missing_objects(index: StatIndex, key: str, oid: Oid, odb: ObjectStore,
