@@ -198,8 +198,10 @@ def download(
     progress.set_size(len(todo))
     done, failed = _run([_Unit((oid,), sizes[oid], partial(fetch, oid))
                          for oid in rest - chunked], jobs=jobs, progress=progress, retries=retries)
-    unpacked, failed_ranges = _run(ranges, jobs=min(jobs, LARGE_AT_ONCE), progress=progress,
-                                   retries=retries)  # each range is read whole into memory
+    # each range is read whole into memory; from a folder no thread waits on a network, and
+    # storing a pack's small objects is the metadata work that threads only fight over
+    unpacked, failed_ranges = _run(ranges, jobs=1 if remote.local else min(jobs, LARGE_AT_ONCE),
+                                   progress=progress, retries=retries)
     done += unpacked
     failed.update(failed_ranges)
     stored = set(failed) - cache.missing(failed)  # sound entries of a span with a corrupt one
