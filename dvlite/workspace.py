@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from dvlite.pointer import Kind, Pointer
     from dvlite.storage.hashing import Oid
     from dvlite.storage.odb import ObjectStore
-    from dvlite.storage.stat_index import Tree
+    from dvlite.storage.tree import Tree
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
     from dvlite.fsutil import FileRecord
     from dvlite.storage.hashing import Oid
-    from dvlite.storage.stat_index import StatIndex, Tree
+    from dvlite.storage.stat_index import StatIndex
+    from dvlite.storage.tree import Tree
 
 SOCKET, LOCK, LOG = "fsmonitor.sock", "fsmonitor.lock", "fsmonitor.log"  # in .dvlite/tmp
 _ANSWER_TIMEOUT = 3.0  # seconds; a watcher that takes longer is taken for gone: the scan walks

@@ -24,7 +24,8 @@ from dvlite.fsutil import (
 )
 from dvlite.storage.hashing import hash_file
 from dvlite.storage.manifest import Entry, Manifest, check_walked, encode
-from dvlite.storage.stat_index import Tree, folder_stats
+from dvlite.storage.stat_index import folder_stats
+from dvlite.storage.tree import Tree
 
 _PATH, _SIZE, _EXECUTABLE = itemgetter(0), itemgetter(3), itemgetter(4)  # of a FileRecord
 

@@ -31,17 +31,16 @@ from __future__ import annotations
 import marshal
 import os
 import sqlite3
-from array import array
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from dvlite.storage.hashing import Oid
+from dvlite.storage.tree import Tree, loads, pack, unpack
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from dvlite.fsutil import FileRecord, FileStat
-    from dvlite.storage.manifest import FileMap
 
 Known = tuple[int, int, int, str, int]  # what lookup remembers: inode, mtime_ns, size, oid, stamp
 
@@ -77,48 +76,7 @@ _TABLES = (
 # entries table is as it was in version 0); it is only a cache, so it fills up again.
 _VERSION = 3
 _BATCH = 500  # paths per `IN (...)` query, well below sqlite's variable limit
-_COLUMNS = tuple(itemgetter(i) for i in range(5))  # of a FileRecord
-_PATH, _, _MTIME, _SIZE, _EXECUTABLE = _COLUMNS
-
-
-class Tree:
-    """A scanned path's files (records relative to it, "" for a file itself) and their oids.
-
-    A tree read from the index keeps its records packed until they are asked for: a status
-    that the watcher tells nothing changed needs only the oids and the total size, and
-    unpacking 200,000 records takes 0.1 s."""
-
-    def __init__(self, records: list[FileRecord] | None, oids: list[Oid],
-                 packed: Packed | None = None) -> None:
-        self._records, self._packed, self.oids = records, packed, oids
-
-    @property
-    def records(self) -> list[FileRecord]:
-        if self._records is None:
-            assert self._packed is not None  # (one of the two is always given)
-            self._records = _unpack(self._packed)
-        return self._records
-
-    @property
-    def size(self) -> int:
-        """The bytes of all its files."""
-        if self._records is None and self._packed is not None:
-            return sum(array("q", self._packed[3]))
-        return sum(map(_SIZE, self.records))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Tree) and (self.records, self.oids) == (other.records, other.oids)
-
-    __hash__ = None  # type: ignore[assignment]  # (mutable lists inside, like a dataclass's)
-
-    def __repr__(self) -> str:
-        return f"Tree({len(self.oids)} files)"
-
-    def file_map(self) -> FileMap:
-        """The files by path (built in C: a folder may hold millions)."""
-        records = self.records
-        rows = zip(self.oids, map(_SIZE, records), map(_EXECUTABLE, records), strict=True)
-        return dict(zip(map(_PATH, records), rows, strict=True))
+_MTIME = itemgetter(2)  # of a FileRecord
 
 
 class StatIndex:
@@ -185,14 +143,14 @@ class StatIndex:
         rows = self._db.execute(
             "SELECT oid, stamp_ns, newest_ns, records, oids FROM trees WHERE path = ?", (path,)
         ).fetchall()
-        trees = [(row, tree) for row in rows if (tree := _loads(row[3], row[4])) is not None]
-        packed = _pack(records)
+        trees = [(row, tree) for row in rows if (tree := loads(row[3], row[4])) is not None]
+        packed = pack(records)
         for (oid, stamp, newest, _, _), (stored, stored_oids) in trees:
             if newest < stamp and stored == packed:  # no racy file, nothing changed
                 return Oid(oid), list(stored_oids)
         by_record: dict[FileRecord, Oid] = {}
         for (oid, stamp, newest, _, _), (stored, stored_oids) in trees:
-            unpacked = _unpack(stored)
+            unpacked = unpack(stored)
             self._trees.setdefault((path, Oid(oid)), Tree(unpacked, stored_oids))
             if newest < stamp:  # no racy file: every record vouches for its oid
                 by_record.update(zip(unpacked, stored_oids, strict=True))
@@ -247,7 +205,7 @@ class StatIndex:
                 return
             self._db.execute(
                 "INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (path, stored, oid, stamp, newest, token, marshal.dumps(_pack(tree.records)),
+                (path, stored, oid, stamp, newest, token, marshal.dumps(pack(tree.records)),
                  marshal.dumps(tree.oids)),
             )
 
@@ -264,7 +222,7 @@ class StatIndex:
             "SELECT records, oids FROM trees WHERE path = ? AND stored = ? AND oid = ?",
             (path, stored, oid),
         ).fetchone()
-        loaded = _loads(*row) if row is not None else None
+        loaded = loads(*row) if row is not None else None
         if loaded is None:
             return None
         tree = Tree(None, loaded[1], packed=loaded[0])
@@ -279,7 +237,7 @@ class StatIndex:
             row = self._db.execute(
                 "SELECT records, oids FROM trees WHERE path = ? AND oid = ? LIMIT 1", (path, oid)
             ).fetchone()
-            loaded = _loads(*row) if row is not None else None
+            loaded = loads(*row) if row is not None else None
             if loaded is None:
                 return None
             self._trees[path, oid] = Tree(None, loaded[1], packed=loaded[0])
@@ -345,42 +303,3 @@ def folder_stats(root: str, names: list[str]) -> list[tuple[str, int, int]]:
 
 def _key(path: str, rel: str) -> str:
     return f"{path}/{rel}" if rel else path
-
-
-Packed = tuple[bytes, bytes, bytes, bytes, bytes]  # records a column each, for compact storage
-
-
-def _pack(records: list[FileRecord]) -> Packed:
-    """Records as five byte strings: NUL-joined paths, then inodes, mtimes, sizes and
-    executable bits as machine integers. Equal records give equal bytes, so comparing a walk
-    with a stored tree is a comparison of bytes, with nothing unpacked."""
-    paths, inodes, mtimes, sizes, executables = (list(map(column, records)) for column in _COLUMNS)
-    return ("\0".join(paths).encode("utf-8", "surrogateescape"), array("Q", inodes).tobytes(),
-            array("q", mtimes).tobytes(), array("q", sizes).tobytes(), bytes(executables))
-
-
-def _unpack(packed: Packed) -> list[FileRecord]:
-    paths, inodes, mtimes, sizes, executables = packed
-    if not executables:
-        return []
-    return list(zip(paths.decode("utf-8", "surrogateescape").split("\0"), array("Q", inodes),
-                    array("q", mtimes), array("q", sizes), map(bool, executables), strict=True))
-
-
-def _loads(records: bytes, oids: bytes) -> tuple[Packed, list[Oid]] | None:
-    """A stored tree, or None if its blobs do not hold one (a damaged index is only slow)."""
-    try:  # written by this class into the repo's own .dvlite/tmp, like the database itself
-        packed, stored_oids = marshal.loads(records), marshal.loads(oids)  # noqa: S302
-    except (EOFError, ValueError, TypeError):
-        return None
-    if not (isinstance(packed, tuple) and len(packed) == len(_COLUMNS)
-            and all(type(column) is bytes for column in packed)
-            and isinstance(stored_oids, list)):
-        return None
-    n = len(stored_oids)
-    paths, inodes, mtimes, sizes, executables = packed
-    if (len(executables), len(inodes), len(mtimes), len(sizes)) != (n, 8 * n, 8 * n, 8 * n) or (
-        n and paths.count(b"\0") != n - 1
-    ):
-        return None
-    return packed, stored_oids

@@ -24,7 +24,7 @@ from dvlite.storage import fsmonitor
 from dvlite.storage.fsmonitor import patched
 from dvlite.storage.hashing import Oid
 from dvlite.storage.inotify import file_system, is_remote
-from dvlite.storage.stat_index import Tree as Saved
+from dvlite.storage.tree import Tree as Saved
 from tests.fsmonitor_support import (
     WATCHING,
     Daemons,

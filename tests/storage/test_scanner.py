@@ -14,7 +14,7 @@ from dvlite.errors import PathError
 from dvlite.storage.hashing import hash_bytes
 from dvlite.storage.manifest import Entry, Manifest
 from dvlite.storage.scanner import manifest_bytes, manifest_of
-from dvlite.storage.stat_index import Tree
+from dvlite.storage.tree import Tree
 from dvlite.workspace import Target, compare, find_tracked
 from tests.helpers import run_dvlite
 from tests.storage.test_manifest import entry_lists

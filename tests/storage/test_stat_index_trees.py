@@ -10,7 +10,8 @@ import pytest
 
 from dvlite.fsutil import FileStat, walk_records
 from dvlite.storage.hashing import Oid
-from dvlite.storage.stat_index import StatIndex, Tree
+from dvlite.storage.stat_index import StatIndex
+from dvlite.storage.tree import Tree
 from tests.storage.test_stat_index import SECOND
 
 if TYPE_CHECKING:
