@@ -110,7 +110,8 @@ class Repo:
 
     @cached_property
     def monitor(self) -> Monitor | None:
-        """The file-system watcher that ``status`` asks, with ``core.fsmonitor`` on."""
+        """The file-system watcher that reports (``status``, ``diff``) ask, with
+        ``core.fsmonitor`` on."""
         if not self.config.get("core.fsmonitor") or not sys.platform.startswith("linux"):
             return None  # (inotify is Linux's)
         from dvlite.storage.fsmonitor import Monitor  # noqa: PLC0415 (off by default)
